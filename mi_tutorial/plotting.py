@@ -1,0 +1,115 @@
+"""Plotly helpers with labelled axes, and attention views that render offline.
+
+Introduced in chapter 01; every chapter uses them. Each function returns the figure (so a
+test or a learner can inspect it) and shows it unless `show=False`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import circuitsvis as cv
+import plotly.express as px
+import plotly.graph_objects as go
+import torch
+
+
+def _numpy(t):
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+
+
+def _finish(fig: go.Figure, show: bool) -> go.Figure:
+    if show:
+        fig.show()
+    return fig
+
+
+def imshow(
+    values,
+    *,
+    x: Sequence | None = None,
+    y: Sequence | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    diverging: bool = True,
+    show: bool = True,
+) -> go.Figure:
+    """A heat map of a 2D tensor; diverging colours centred on 0 unless `diverging=False`."""
+    array = _numpy(values)
+    if array.ndim != 2:
+        raise ValueError(f"imshow wants a 2D tensor (rows, columns); got shape {tuple(array.shape)}.")
+    scale = {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
+    fig = px.imshow(
+        array,
+        x=[str(v) for v in x] if x is not None else None,
+        y=[str(v) for v in y] if y is not None else None,
+        labels={"x": xlabel, "y": ylabel},
+        title=title,
+        aspect="auto",
+        **scale,
+    )
+    return _finish(fig, show)
+
+
+def line(
+    ys,
+    *,
+    x: Sequence | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    log_y: bool = False,
+    show: bool = True,
+) -> go.Figure:
+    """One line, or several from a mapping {name: values}."""
+    series = ys if isinstance(ys, Mapping) else {ylabel or "value": ys}
+    fig = go.Figure()
+    for name, values in series.items():
+        values = _numpy(values)
+        fig.add_trace(go.Scatter(x=x if x is not None else list(range(len(values))), y=values, name=name, mode="lines"))
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, showlegend=len(series) > 1)
+    if log_y:
+        fig.update_yaxes(type="log")
+    return _finish(fig, show)
+
+
+def scatter(
+    x,
+    y,
+    *,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    text: Sequence[str] | None = None,
+    show: bool = True,
+) -> go.Figure:
+    """A scatter plot; `text` labels each point on hover."""
+    fig = px.scatter(x=_numpy(x), y=_numpy(y), hover_name=text, labels={"x": xlabel, "y": ylabel}, title=title)
+    return _finish(fig, show)
+
+
+class OfflineHTML:
+    """A circuitsvis view that always renders from its inlined bundle.
+
+    circuitsvis's own display first probes a CDN (a one-second wait per view offline);
+    this shows the inlined copy straight away, so it renders the same with no network.
+    """
+
+    def __init__(self, view):
+        self.html = view.local_src
+
+    def _repr_html_(self) -> str:
+        return f"<div>{self.html}</div>"  # own container: circuitsvis's div is self-closing
+
+
+def attention_patterns(tokens: Sequence[str], pattern) -> OfflineHTML:
+    """circuitsvis's attention-pattern view of one sequence: `pattern` is [head, q_pos, k_pos]."""
+    pattern = _numpy(pattern)
+    if pattern.ndim != 3 or pattern.shape[1] != len(tokens) or pattern.shape[2] != len(tokens):
+        raise ValueError(
+            f"attention_patterns wants pattern of shape [head, {len(tokens)}, {len(tokens)}] "
+            f"for {len(tokens)} tokens; got {tuple(pattern.shape)}. "
+            "For a cache from a batch, pass cache['pattern', layer][0]."
+        )
+    return OfflineHTML(cv.attention.attention_patterns(tokens=list(tokens), attention=pattern))

@@ -1,0 +1,270 @@
+"""Training: a small generic loop, the losses and head scores the chapters measure, and
+the recipes that produce the shipped toy models (chapter 2 introduces them).
+
+`train` works for any nn.Module, a TransformerBridge or the learner's own model:
+you give it `make_batch(step)` and `loss_fn(model, batch)`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mi_tutorial.data import repeated_tokens
+from mi_tutorial.models import CHECKPOINT_DIR, boot, save_checkpoint
+from transformer_lens.utilities import get_act_name
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns: the loss at every step and the wall-clock time."""
+
+    losses: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    steps: int = 0
+
+    @property
+    def final_loss(self) -> float:
+        """The loss of the last step."""
+        return self.losses[-1]
+
+
+def train(
+    model: torch.nn.Module,
+    make_batch: Callable[[int], object],
+    loss_fn: Callable[[torch.nn.Module, object], Tensor],
+    *,
+    steps: int,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    progress: bool = True,
+    desc: str = "training",
+) -> TrainResult:
+    """Train `model` with AdamW for `steps` steps and return the loss history (chapter 2).
+
+    Each step calls `make_batch(step)` and then `loss_fn(model, batch)`, which must return
+    a scalar tensor. `seed` seeds torch's global RNG first, so a run is repeatable. The
+    model is in train mode while training and left in eval mode afterwards.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"train: steps must be a positive int, got {steps!r}.")
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    if not parameters:
+        raise ValueError(
+            "train: the model has no trainable parameters. Register weights as nn.Parameter "
+            "(or nn.Linear, nn.Embedding, ...) in your module's __init__."
+        )
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    result = TrainResult()
+    start = time.perf_counter()
+    model.train()
+    try:
+        bar = tqdm(range(steps), desc=desc, disable=not progress)
+        for step in bar:
+            loss = loss_fn(model, make_batch(step))
+            _check_loss(loss, step, steps, lr)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            result.losses.append(loss.item())
+            if step % 10 == 0 or step == steps - 1:  # refreshing every step slows small models
+                bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
+    finally:
+        model.eval()
+    result.seconds = time.perf_counter() - start
+    result.steps = steps
+    return result
+
+
+def _check_loss(loss, step: int, steps: int, lr: float) -> None:
+    """Stop with a clear message when loss_fn returns something `train` cannot use."""
+    if not isinstance(loss, Tensor) or loss.ndim != 0:
+        shape = list(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise TypeError(
+            f"train: loss_fn must return a scalar tensor, got {shape}. "
+            "Average the per-token losses, e.g. return losses.mean()."
+        )
+    if not loss.requires_grad:
+        raise ValueError(
+            "train: the loss does not depend on the model's parameters, so nothing can "
+            "learn. Did loss_fn call .item() or .detach(), or run under torch.no_grad()?"
+        )
+    if not math.isfinite(loss.item()):
+        raise FloatingPointError(
+            f"train: the loss became {loss.item()} at step {step} of {steps}. Training "
+            f"diverged: try a lower learning rate (lr={lr:g} now; 1e-3 is a safe start), "
+            "and check loss_fn for a log of 0 or a division by 0."
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# Losses and head scores
+# ---------------------------------------------------------------------------------------
+
+
+def lm_loss(logits: Tensor, tokens: Tensor, *, start: int = 0) -> Tensor:
+    """Mean next-token cross-entropy: logits[:, :-1] predict tokens[:, 1:] (chapter 2).
+
+    With `start`, only the tokens at positions >= start are scored (e.g. the second half
+    of a repeated sequence). logits: [batch, pos, d_vocab]; tokens: [batch, pos].
+    """
+    if logits.ndim != 3 or tokens.shape != logits.shape[:2]:
+        raise ValueError(
+            f"lm_loss: expected logits [batch, pos, d_vocab] and tokens [batch, pos] with the "
+            f"same batch and pos, got logits {list(logits.shape)} and tokens {list(tokens.shape)}."
+        )
+    n_pos = tokens.shape[1]
+    if not 0 <= start < n_pos:
+        raise ValueError(f"lm_loss: start must be in 0..{n_pos - 1} (pos = {n_pos}), got {start}.")
+    first = max(start, 1)  # position 0 is never predicted: nothing comes before it
+    predicted_logits = logits[:, first - 1 : -1]  # [batch, pos - first, d_vocab]
+    targets = tokens[:, first:]  # [batch, pos - first]
+    return F.cross_entropy(predicted_logits.flatten(0, 1), targets.flatten())
+
+
+def _patterns(model: torch.nn.Module, tokens: Tensor) -> Tensor:
+    """Attention patterns of every layer, stacked: [layer, batch, head, q, k]."""
+    n_layers = model.cfg.n_layers
+    names = [get_act_name("pattern", layer) for layer in range(n_layers)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=names)
+    return torch.stack([cache["pattern", layer] for layer in range(n_layers)])
+
+
+def induction_scores(model: torch.nn.Module, tokens: Tensor, half_len: int) -> Tensor:
+    """Induction score of every head, [layer, head] (chapter 2).
+
+    `tokens` end with a run of `half_len` tokens repeated (as `repeated_tokens` makes).
+    The score is the mean attention from each query i in the second half to key
+    i - half_len + 1: the token right after the earlier copy of token i.
+    """
+    patterns = _patterns(model, tokens)  # [layer, batch, head, q, k]
+    # The diagonal at offset -(half_len - 1) holds pattern[q, q - half_len + 1];
+    # its last half_len entries are the queries of the second half.
+    stripe = patterns.diagonal(offset=-(half_len - 1), dim1=-2, dim2=-1)[..., -half_len:]
+    return stripe.mean(dim=(1, 3))  # average over batch and query: [layer, head]
+
+
+def prev_token_scores(model: torch.nn.Module, tokens: Tensor) -> Tensor:
+    """Previous-token score of every head, [layer, head]: mean attention from i to i - 1 (chapter 2)."""
+    patterns = _patterns(model, tokens)  # [layer, batch, head, q, k]
+    return patterns.diagonal(offset=-1, dim1=-2, dim2=-1).mean(dim=(1, 3))
+
+
+def _best_head(scores: Tensor) -> tuple[float, str]:
+    """The highest score in a [layer, head] tensor and its head, written "layer.head"."""
+    layer, head = divmod(int(scores.argmax()), scores.shape[1])
+    return float(scores[layer, head]), f"{layer}.{head}"
+
+
+def induction_metrics(model: torch.nn.Module, tokens: Tensor, half_len: int) -> dict:
+    """Losses on each half and the best induction / previous-token heads (chapter 2).
+
+    `repeated_half_loss` skips the first token of the repeat: nothing before it says the
+    sequence is about to repeat, so no model can predict it.
+    """
+    with torch.no_grad():
+        logits = model(tokens)  # [batch, pos, d_vocab]
+    repeat_start = tokens.shape[1] - half_len
+    best_induction, induction_head = _best_head(induction_scores(model, tokens, half_len))
+    best_prev, prev_head = _best_head(prev_token_scores(model, tokens))
+    return {
+        # Slicing to the first half is exact: a causal model's logits at a position do
+        # not depend on what comes after it.
+        "first_half_loss": lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start]).item(),
+        "repeated_half_loss": lm_loss(logits, tokens, start=repeat_start + 1).item(),
+        "best_induction_score": best_induction,
+        "best_induction_head": induction_head,
+        "best_prev_token_score": best_prev,
+        "best_prev_token_head": prev_head,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Recipes for the shipped models
+# ---------------------------------------------------------------------------------------
+
+ATTN_ONLY_2L_CONFIG = dict(
+    n_layers=2,
+    d_model=64,
+    d_head=16,
+    n_heads=4,
+    n_ctx=41,  # 1 BOS + 2 x 20 repeated tokens
+    d_vocab=64,
+    attn_only=True,
+    normalization_type=None,
+    seed=0,  # the weight init
+)
+ATTN_ONLY_2L_HALF_LEN = 20
+EVAL_SEED = 10_000  # held-out sequences for the recorded metrics, never used in training
+EVAL_BATCH = 300
+
+
+@dataclass
+class RecipeRun:
+    """A trained model with everything the manifest records about it."""
+
+    model: torch.nn.Module
+    config: dict
+    seed: int
+    metrics: dict
+
+
+def attn_only_2l(progress: bool = True) -> RecipeRun:
+    """Train the 2-layer attention-only model on repeated random tokens until induction heads form."""
+    seed = 0
+    half_len = ATTN_ONLY_2L_HALF_LEN
+    d_vocab = ATTN_ONLY_2L_CONFIG["d_vocab"]
+    model = boot(ATTN_ONLY_2L_CONFIG)
+    batches = torch.Generator().manual_seed(seed)
+
+    def make_batch(step: int) -> Tensor:
+        return repeated_tokens(64, half_len, d_vocab, generator=batches)
+
+    def loss_fn(model, tokens: Tensor) -> Tensor:
+        return lm_loss(model(tokens), tokens)
+
+    result = train(model, make_batch, loss_fn, steps=ATTN_ONLY_2L_STEPS, lr=ATTN_ONLY_2L_LR,
+                   seed=seed, progress=progress, desc="attn-only-2l")
+    eval_tokens = repeated_tokens(EVAL_BATCH, half_len, d_vocab, seed=EVAL_SEED)
+    metrics = induction_metrics(model, eval_tokens, half_len)
+    metrics["final_train_loss"] = result.final_loss
+    metrics["train_seconds"] = round(result.seconds, 1)
+    return RecipeRun(model=model, config=dict(ATTN_ONLY_2L_CONFIG), seed=seed, metrics=metrics)
+
+
+ATTN_ONLY_2L_STEPS = 600
+ATTN_ONLY_2L_LR = 1e-3
+
+RECIPES: dict[str, Callable[..., RecipeRun]] = {"attn-only-2l": attn_only_2l}
+
+
+def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = True) -> dict:
+    """Retrain the shipped model `name` from its recorded seed and save it; returns its metrics.
+
+    Saves into `out_dir` (default: the package's checkpoints folder, replacing the shipped
+    file). `mi-tutorial train NAME` calls this.
+    """
+    if name not in RECIPES:
+        raise ValueError(f"No recipe named {name!r}. Known recipes: {', '.join(sorted(RECIPES))}.")
+    run = RECIPES[name](progress=progress)
+    save_checkpoint(
+        run.model,
+        name,
+        config_kwargs=run.config,
+        seed=run.seed,
+        command=f"mi-tutorial train {name}",
+        metrics=run.metrics,
+        directory=CHECKPOINT_DIR if out_dir is None else out_dir,
+    )
+    return run.metrics

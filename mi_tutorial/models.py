@@ -105,10 +105,10 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _retrain_hint(entry: dict) -> str:
+def _restore_hint(path: Path, entry: dict) -> str:
     command = entry.get("training_command")
-    retrain = f"re-run `{command}`" if command else "retrain it"
-    return f"Restore the file with `git checkout -- <file>` (or reinstall the package), or {retrain}."
+    retrain = f"re-run `{command}`" if command else "retrain the model"
+    return f"Restore it with `git checkout -- {path}` (or reinstall the package), or {retrain}."
 
 
 def read_manifest(directory: Path | str = CHECKPOINT_DIR) -> dict:
@@ -184,13 +184,13 @@ def _checked_entry(name: str, directory: Path) -> tuple[dict, Path]:
     if not path.exists():
         raise CheckpointError(
             f"Checkpoint file {path} is missing (the manifest lists it for {name!r}). "
-            + _retrain_hint(entry)
+            + _restore_hint(path, entry)
         )
     actual = _sha256(path)
     if actual != entry["sha256"]:
         raise CheckpointError(
             f"Checkpoint file {path} is corrupted or was changed: its sha256 starts "
-            f"{actual[:12]}, the manifest expects {entry['sha256'][:12]}. " + _retrain_hint(entry)
+            f"{actual[:12]}, the manifest expects {entry['sha256'][:12]}. " + _restore_hint(path, entry)
         )
     return entry, path
 
@@ -208,7 +208,7 @@ def load_checkpoint(name: str, directory: Path | str = CHECKPOINT_DIR) -> Transf
         raise CheckpointError(
             f"Checkpoint file {path} does not fit the config recorded for {name!r} "
             f"({summary}). It was saved with transformer_lens "
-            f"{entry.get('transformer_lens_version', '?')}. " + _retrain_hint(entry)
+            f"{entry.get('transformer_lens_version', '?')}. " + _restore_hint(path, entry)
         ) from None
     return model.eval()
 

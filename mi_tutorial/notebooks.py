@@ -71,17 +71,15 @@ class Chapter:
 
     def info(self) -> dict:
         """Title, time budget and exercise count, read from the source (for `mi-tutorial list`)."""
-        text = self.text()
-        title = next(
-            (line.lstrip("# ").strip() for line in text.splitlines() if line.startswith("# # ")),
-            self.stem,
-        )
-        budget = _TIME_BUDGET.search(text)
+        cells = jupytext.reads(self.text(), fmt="py:percent").cells
+        markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        title = next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), self.stem)
+        budget = _TIME_BUDGET.search(markdown)
         return {
             "number": self.number,
             "title": title,
             "time_budget": budget.group(1).strip() if budget else "?",
-            "exercises": len(_EXERCISE_HEADING.findall(text)),
+            "exercises": len(_EXERCISE_HEADING.findall(markdown)),
             "solution_notebook": self.solution_notebook.exists(),
         }
 

@@ -11,7 +11,7 @@
 # ---
 
 # %% [markdown]
-# # # Chapter 01 — A transformer from scratch
+# # Chapter 01 — A transformer from scratch
 #
 # You will write a GPT-2-style transformer yourself, one component at a time, and prove each
 # piece right by loading the weights of a TransformerLens model into it and matching its
@@ -381,7 +381,7 @@ checks.ch01.check_lm_cross_entropy(lm_cross_entropy)
 
 # %%
 RETRAIN = True
-TRAIN_STEPS = 200  # the loss falls below 0.01 by about step 60 on this task
+TRAIN_STEPS = 120  # the loss falls below 0.01 by about step 60 on this task
 
 
 def reversal_loss(model, tokens):
@@ -476,7 +476,8 @@ assert max_diff < 1e-4
 logits, cache = bridge.run_with_cache(test[:8])
 print(cache["pattern", 0].shape)
 str_tokens = reversal.to_str_tokens(test[0])
-plotting.attention_patterns(str_tokens, cache["pattern", 1][0])  # layer 1, first sequence
+all_heads = torch.cat([cache["pattern", layer][0] for layer in range(cfg.n_layers)])  # [layer*head q_pos k_pos]
+plotting.attention_patterns(str_tokens, all_heads)  # heads 0-3 are layer 0's, 4-7 layer 1's
 
 # %% [markdown]
 # ### Exercise 1.11 — Each head's output
@@ -507,8 +508,9 @@ checks.ch01.check_head_outputs(head_outputs)
 # layer really is a sum of independent heads.
 
 # %%
-per_head = head_outputs(cache, bridge, 1)
-print("max |sum of heads + b_O - attn_out|:", (per_head.sum(dim=2) + bridge.b_O[1] - cache["attn_out", 1]).abs().max().item())
+last = cfg.n_layers - 1
+per_head = head_outputs(cache, bridge, last)
+print("max |sum of heads + b_O - attn_out|:", (per_head.sum(dim=2) + bridge.b_O[last] - cache["attn_out", last]).abs().max().item())
 
 # %% [markdown]
 # ### Exercise 1.12 — A hook that ablates one head
@@ -580,8 +582,36 @@ plotting.imshow(
     title="Loss increase on the reversed half when the head is zero-ablated",
 )
 top = ablation.flatten().argmax().item()
-print(f"most important head: L{top // cfg.n_heads}H{top % cfg.n_heads} (+{ablation.max():.2f} nats)")
-assert ablation.max() > 0.5, "some head should matter a lot for a trained model"
+print(f"largest single-head increase: L{top // cfg.n_heads}H{top % cfg.n_heads}, +{ablation.max():.4f} nats")
+
+# %% [markdown]
+# Surprised? Removing any one head barely changes the loss. That does not mean no head
+# matters: a model trained far past the point of getting every answer right tends to
+# spread a job over several heads, so that each can stand in for another (in GPT-2 such
+# "backup heads" took the IOI paper by surprise too). Ablate a whole layer's heads at once:
+
+# %%
+def ablate_all_heads(z, hook):
+    return torch.zeros_like(z)
+
+
+with torch.no_grad():
+    clean_loss = reversed_half_loss(bridge(test[:200]), test[:200])
+    layer_ablation = torch.tensor(
+        [
+            reversed_half_loss(bridge.run_with_hooks(test[:200], fwd_hooks=[(get_act_name("z", layer), ablate_all_heads)]), test[:200])
+            - clean_loss
+            for layer in range(cfg.n_layers)
+        ]
+    )
+for layer, increase in enumerate(layer_ablation):
+    print(f"all heads of layer {layer} ablated: loss +{increase:.4f} nats")
+assert layer_ablation.max() > 1.0 and layer_ablation.max() > 10 * ablation.max(), "the redundancy finding did not reproduce"
+
+# %% [markdown]
+# One layer's heads together do the job, and any one of them can be spared: the work is
+# *redundant*. Single-component ablations underestimate what a part does whenever
+# something else can take over — keep that in mind for every ablation in this course.
 
 # %% [markdown]
 # ## Summary
@@ -599,11 +629,11 @@ assert ablation.max() > 0.5, "some head should matter a lot for a trained model"
 # ## Questions: predict, then run
 # 1. Before you try it: if you remove the `1 / sqrt(d_head)` scaling and retrain, does
 #    training get faster, slower, or fail? Why might large scores hurt a softmax?
-# 2. In the reversal task, what should the attention pattern of the most important head
-#    look like for the query at the last position? Sketch it, then check with
+# 2. In the reversal task, what should the attention pattern of a head in the important
+#    layer look like for the query at the last position? Sketch it, then check with
 #    `cache["pattern", layer][0]`.
-# 3. If you zero-ablate *both* heads that matter most, is the loss increase the sum of the
-#    two single-head increases? Predict, then measure.
+# 3. Zero-ablate two heads of the important layer at once, then three. Predict the loss
+#    increase of each before you run it: how many heads does the job need?
 # 4. Zero is an unusual value for `z`. How would *mean*-ablation (replacing `z` by its mean
 #    over the batch) change the numbers of Exercise 1.13? Which is the fairer test?
 # 5. The positional embedding `W_pos` is learned. Plot the cosine similarity between its

@@ -1,0 +1,176 @@
+"""`mi-tutorial`: open the course, list its chapters, build notebooks, check the set-up.
+
+    mi-tutorial start [JUPYTER ARGS…]   open JupyterLab on chapters/
+    mi-tutorial list                    chapters: title, time budget, exercises
+    mi-tutorial build [--check] [--force]
+    mi-tutorial doctor [--network]      versions, CPU/GPU, offline status, checkpoints
+    mi-tutorial train NAME [--out DIR]  retrain a shipped model from its seed
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from mi_tutorial import notebooks
+
+HUB_HOST = ("huggingface.co", 443)  # only the optional real-model sections need it
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    chapters = notebooks.COURSE_ROOT / "chapters"
+    if not any(chapters.glob("*.ipynb")):
+        print(
+            f"No exercise notebooks in {chapters}.\n"
+            "`mi-tutorial start` works from a clone of the course repository, installed with "
+            "`pip install -e .`; in a clone, run `mi-tutorial build` to generate them.",
+            file=sys.stderr,
+        )
+        return 1
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={chapters}", *args.jupyter_args]
+    print(f"Opening JupyterLab on {chapters} (stop it with Ctrl-C).", flush=True)
+    os.execv(sys.executable, command)
+    return 0  # not reached: execv replaces this process
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    chapters = notebooks.find_chapters()
+    if not chapters:
+        print(f"No chapters found under {notebooks.COURSE_ROOT / 'solutions'}.", file=sys.stderr)
+        return 1
+    rows = [chapter.info() for chapter in chapters]
+    title_width = max(len(r["title"]) for r in rows)
+    print(f"{'NN':<3} {'title':<{title_width}}  {'time':<10} {'exercises':>9}  solutions")
+    for r in rows:
+        solution = "yes" if r["solution_notebook"] else "missing (run `mi-tutorial build`)"
+        print(f"{r['number']:<3} {r['title']:<{title_width}}  {r['time_budget']:<10} {r['exercises']:>9}  {solution}")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    try:
+        result = notebooks.build(check=args.check, force=args.force)
+    except notebooks.BuildError as error:
+        print(f"build failed: {error}", file=sys.stderr)
+        return 1
+    for path in result.written:
+        print(f"wrote   {_relative(path)}")
+    for path in result.backups:
+        print(f"backup  {_relative(path)} (your edited copy, moved aside)")
+    for path in result.kept:
+        print(
+            f"kept    {_relative(path)}: it has edits of yours, so it was not regenerated. "
+            "Run `mi-tutorial build --force` to move it aside and write a fresh copy."
+        )
+    if result.stale:
+        print("Stale generated notebooks (run `mi-tutorial build`, then commit them):", file=sys.stderr)
+        for path in result.stale:
+            print(f"  {_relative(path)}", file=sys.stderr)
+        return 1
+    if args.check:
+        print("All generated notebooks are up to date.")
+    return 0
+
+
+def _network_status(probe: bool) -> str:
+    flags = [name for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(name) == "1"]
+    setting = f" ({', '.join(flags)} set)" if flags else ""
+    if not probe:
+        return (
+            f"not probed{setting}; the course needs no network. "
+            "`mi-tutorial doctor --network` tests whether the model hub is reachable."
+        )
+    try:
+        with socket.create_connection(HUB_HOST, timeout=3):
+            return f"online: {HUB_HOST[0]} is reachable{setting}; the optional real-model sections can download"
+    except OSError:
+        return f"offline: {HUB_HOST[0]} is not reachable{setting}; the course runs fine, real-model sections are skipped"
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import torch
+
+    from mi_tutorial import models
+
+    print(f"python            {platform.python_version()} ({sys.executable})")
+    for package in ("mi-tutorial", "torch", "transformer_lens", "circuitsvis", "plotly", "jupytext", "jupyterlab", "nbval"):
+        try:
+            version = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            version = "not installed"
+        print(f"{package:<17} {version}")
+    gpu = "CUDA: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (the course runs on CPU)"
+    print(f"CPU               {os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads")
+    print(f"GPU               {gpu}")
+    print(f"network           {_network_status(args.network)}")
+    statuses = models.verify_checkpoints()
+    if not statuses:
+        print("checkpoints       none shipped")
+    for name, ok, message in statuses:
+        print(f"checkpoint        {name}: {'ok' if ok else 'FAILED'} — {message}")
+    chapters = notebooks.find_chapters()
+    print(f"chapters          {len(chapters)} found under {notebooks.COURSE_ROOT}")
+    all_ok = all(ok for _, ok, _ in statuses)
+    print("All good." if all_ok else "Some checkpoints failed to verify: see above.")
+    return 0 if all_ok else 1
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mi_tutorial import train
+
+    try:
+        metrics = train.run_recipe(args.name, out_dir=args.out)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    print(f"trained {args.name}:")
+    for key, value in metrics.items():
+        print(f"  {key:<24} {value:.4g}" if isinstance(value, float) else f"  {key:<24} {value}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mi-tutorial", description="The mi-tutorial course.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    start = sub.add_parser("start", help="open JupyterLab on the exercise notebooks (chapters/)")
+    start.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to JupyterLab, e.g. --no-browser")
+    start.set_defaults(func=cmd_start)
+
+    sub.add_parser("list", help="list the chapters").set_defaults(func=cmd_list)
+
+    build = sub.add_parser("build", help="generate notebooks from solutions/NN_topic.py")
+    build.add_argument("--check", action="store_true", help="change nothing; exit 1 if any notebook is stale")
+    build.add_argument("--force", action="store_true", help="also regenerate edited notebooks (moving them aside first)")
+    build.set_defaults(func=cmd_build)
+
+    doctor = sub.add_parser("doctor", help="report versions, hardware, network and checkpoint status")
+    doctor.add_argument("--network", action="store_true", help="test whether the model hub is reachable")
+    doctor.set_defaults(func=cmd_doctor)
+
+    train = sub.add_parser("train", help="retrain a shipped model from its recorded seed")
+    train.add_argument("name", help="a shipped model, e.g. attn-only-2l")
+    train.add_argument("--out", type=Path, default=None, help="write the checkpoint here instead of the package")
+    train.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

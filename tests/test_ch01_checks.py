@@ -88,7 +88,7 @@ MUTANTS = [
     Mutant("check_mlp", [('nn.functional.gelu(pre, approximate="tanh")', "nn.functional.relu(pre)")], "mlp-relu", hint="ReLU instead of GELU"),
     Mutant("check_mlp", [('-> batch pos d_mlp") + self.b_in', '-> batch pos d_mlp")')], "mlp-no-b_in", hint="leaving out b_in"),
     Mutant("check_mlp", [('-> batch pos d_model") + self.b_out', '-> batch pos d_model")')], "mlp-no-b_out", hint="leaving out b_out"),
-    Mutant("check_mlp", [('nn.functional.gelu(pre, approximate="tanh")', "nn.functional.gelu(pre)")], "mlp-exact-gelu"),
+    Mutant("check_mlp", [('nn.functional.gelu(pre, approximate="tanh")', "nn.functional.gelu(pre)")], "mlp-exact-gelu", hint="the exact GELU"),
     # --- 1.6 TransformerBlock
     Mutant("check_transformer_block", [("return resid_mid + self.mlp(", "return self.mlp(")], "block-no-residual", hint="residual connections"),
     Mutant("check_transformer_block", [("return resid_mid + self.mlp(self.ln2(resid_mid))", "return resid_mid")], "block-no-mlp", hint="forgetting to add the MLP"),
@@ -140,9 +140,9 @@ MUTANTS = [
         hint="shifting the wrong way",
     ),
     Mutant("check_lm_cross_entropy", [("return -correct.mean()", "return -correct.sum()")], "ce-sum", hint="summing instead of averaging"),
-    Mutant("check_lm_cross_entropy", [("return -correct.mean()", "return -correct.mean().item()")], "ce-item", "should be a torch.Tensor"),
+    Mutant("check_lm_cross_entropy", [("return -correct.mean()", "return -correct.mean().item()")], "ce-item", "do not call .item()"),
     Mutant("check_lm_cross_entropy", [("return -correct.mean()", "return -correct.mean().detach()")], "ce-detached", "detached"),
-    Mutant("check_lm_cross_entropy", [("return -correct.mean()", "return correct.mean()")], "ce-no-minus"),
+    Mutant("check_lm_cross_entropy", [("return -correct.mean()", "return correct.mean()")], "ce-no-minus", hint="forgetting the minus sign"),
     # --- 1.10 greedy_generate
     Mutant("check_greedy_generate", [("logits[:, -1].argmax(", "logits[:, 0].argmax(")], "gen-argmax-at-position-0", "LAST position"),
     Mutant("check_greedy_generate", [("logits[:, -1].argmax(dim=-1, keepdim=True)", "logits.argmax(dim=1)[:, -1:]")], "gen-argmax-over-pos-axis"),

@@ -41,7 +41,7 @@ def _learner_frame(exc: BaseException) -> str:
         return ""
     f = mine[-1]
     where = "your notebook cell" if "ipykernel" in f.filename or f.filename.startswith("<") else f.filename
-    return f"{where}, line {f.lineno}: {f.line}"
+    return f"{where}, line {f.lineno}" + (f": {f.line}" if f.line else "")
 
 
 def _summary(value: Any) -> str:
@@ -120,12 +120,12 @@ class Check:
             self.fail(f"{what} should be a torch.Tensor, got {_summary(got)}.", case=case, hint=hint)
         if tuple(got.shape) != tuple(expected.shape):
             self.fail(
-                f"{what} has the wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}.",
+                f"{what}: wrong shape, expected {tuple(expected.shape)}, got {tuple(got.shape)}.",
                 case=case,
                 hint=hint,
             )
         if expected.is_floating_point() != got.is_floating_point():
-            self.fail(f"{what} has dtype {got.dtype}; expected {expected.dtype}.", case=case, hint=hint)
+            self.fail(f"{what}: dtype {got.dtype}, expected {expected.dtype}.", case=case, hint=hint)
         got = got.detach().to(expected.dtype)
         expected = expected.detach()
         if expected.is_floating_point():
@@ -133,7 +133,7 @@ class Check:
             if bad.any():
                 index = tuple(bad.nonzero()[0].tolist())
                 self.fail(
-                    f"{what} contains NaN (first at index {index}) where the expected value is a number.",
+                    f"{what}: NaN (first at index {index}) where the expected value is a number.",
                     case=case,
                     hint=hint or "NaN comes from 0/0, sqrt of a negative, log(0) or inf - inf.",
                 )
@@ -146,7 +146,7 @@ class Check:
         first = flat_bad[0].item() if len(flat_bad) else 0
         count = len(flat_bad)
         message = (
-            f"{what} differs from the expected values in {count} of {expected.numel()} entries "
+            f"{what}: wrong values in {count} of {expected.numel()} entries "
             f"(max abs difference {diff.max().item():.4g} at index {index}).\n"
             f"  expected (first entries): {_head(expected)}\n"
             f"  got      (first entries): {_head(got)}\n"

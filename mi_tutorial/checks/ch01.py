@@ -228,6 +228,7 @@ def check_mlp(MLP) -> None:
                 case=f"{case}, layer {layer}",
                 mistakes={
                     "ReLU instead of GELU": F.relu(pre) @ W_out + b_out,
+                    'the exact GELU instead of GPT-2\'s tanh approximation (approximate="tanh")': F.gelu(pre) @ W_out + b_out,
                     "leaving out b_in": F.gelu(x @ W_in, approximate="tanh") @ W_out + b_out,
                     "leaving out b_out": F.gelu(pre, approximate="tanh") @ W_out,
                 },
@@ -315,14 +316,21 @@ def check_lm_cross_entropy(lm_cross_entropy) -> None:
             continue  # a lone token predicts nothing
         logits = model(tokens).detach().requires_grad_(True)
         got = check.call(lm_cross_entropy, logits, tokens, case=case, what="lm_cross_entropy")
+        if isinstance(got, float):
+            check.fail(
+                f"the loss is a Python float ({got:.4g}), so training could not backpropagate through it.",
+                case=case,
+                hint="return the tensor: do not call .item() inside the loss.",
+            )
         flat = logits.detach()
         vocab = flat.shape[-1]
         check.compare(
             got,
-            model(tokens, return_type="loss").detach(),
+            expected_loss := model(tokens, return_type="loss").detach(),
             case=case,
             what="the loss",
             mistakes={
+                "forgetting the minus sign (log-probabilities are negative)": -expected_loss,
                 "comparing each position's logits with its own token (no shift)": F.cross_entropy(
                     flat.reshape(-1, vocab), tokens.reshape(-1)
                 ),
@@ -402,12 +410,18 @@ def check_head_outputs(head_outputs) -> None:
 def _without_head(model: TransformerBridge, layers_heads) -> TransformerBridge:
     """A copy of the model in which each (layer, head)'s rows of W_O are zero."""
     copy = models.boot(CHECK_CONFIG)
-    state = {k: v.clone() for k, v in model.state_dict().items()}
+    copy.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for layer, head in layers_heads:
+            _W_O_slice(copy, layer, head).zero_()
+    return copy
+
+
+def _W_O_slice(model: TransformerBridge, layer: int, head: int) -> torch.Tensor:
+    """The columns of layer's output projection that read head `head`'s z (a view)."""
     d_head = CHECK_CONFIG["d_head"]
-    for layer, head in layers_heads:
-        state[f"blocks.{layer}.attn.o.weight"][:, head * d_head : (head + 1) * d_head] = 0.0
-    copy.load_state_dict(state)
-    return copy.eval()
+    weight = model.state_dict(keep_vars=True)[f"blocks.{layer}.attn.o.weight"]  # [d_model, head*d_head]
+    return weight[:, head * d_head : (head + 1) * d_head]
 
 
 def check_zero_ablate_head(zero_ablate_head) -> None:
@@ -455,11 +469,16 @@ def check_head_ablation_losses(head_ablation_losses) -> None:
             leftover = (model(tokens) - clean_logits).abs().max().item()
             expected = torch.zeros(n_layers, n_heads)
             piled_up = torch.zeros(n_layers, n_heads)
+            single, cumulative = _without_head(model, []), _without_head(model, [])
             for layer in range(n_layers):
                 for head in range(n_heads):
-                    expected[layer, head] = _mean_lm_loss(_without_head(model, [(layer, head)])(tokens), tokens) - clean
-                    so_far = [(l, h) for l in range(layer + 1) for h in range(n_heads) if (l, h) <= (layer, head)]
-                    piled_up[layer, head] = _mean_lm_loss(_without_head(model, so_far)(tokens), tokens) - clean
+                    slice_ = _W_O_slice(single, layer, head)
+                    saved = slice_.clone()
+                    slice_.zero_()
+                    expected[layer, head] = _mean_lm_loss(single(tokens), tokens) - clean
+                    slice_.copy_(saved)
+                    _W_O_slice(cumulative, layer, head).zero_()  # ablations that are never undone
+                    piled_up[layer, head] = _mean_lm_loss(cumulative(tokens), tokens) - clean
         if leftover > 0:
             check.fail(
                 "after your function ran, the model still had hooks attached, so every later run is ablated.",

@@ -145,8 +145,11 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-tutorial", description="The mi-tutorial course.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    start = sub.add_parser("start", help="open JupyterLab on the exercise notebooks (chapters/)")
-    start.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed on to JupyterLab, e.g. --no-browser")
+    start = sub.add_parser(
+        "start",
+        help="open JupyterLab on the exercise notebooks (chapters/)",
+        description="Open JupyterLab on chapters/. Other arguments (e.g. --no-browser) go to JupyterLab.",
+    )
     start.set_defaults(func=cmd_start)
 
     sub.add_parser("list", help="list the chapters").set_defaults(func=cmd_list)
@@ -168,7 +171,11 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "start":  # only `start` passes arguments on (to JupyterLab)
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.jupyter_args = extra
     return args.func(args)
 
 

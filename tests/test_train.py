@@ -25,11 +25,18 @@ def test_repeated_tokens_without_bos():
     assert torch.equal(tokens[:, :7], tokens[:, 7:])
 
 
-def test_repeated_tokens_never_uses_the_bos_id_in_the_run_but_every_other_id():
-    tokens = repeated_tokens(200, 10, 8, seed=1, bos=5)
-    run = tokens[:, 1:]
+@pytest.mark.parametrize("distinct", [True, False])
+def test_repeated_tokens_never_uses_the_bos_id_in_the_run_but_every_other_id(distinct):
+    tokens = repeated_tokens(200, 6, 8, seed=1, bos=5, distinct=distinct)
     assert (tokens[:, 0] == 5).all()
-    assert set(run.unique().tolist()) == {0, 1, 2, 3, 4, 6, 7}
+    assert set(tokens[:, 1:].unique().tolist()) == {0, 1, 2, 3, 4, 6, 7}
+
+
+def test_repeated_tokens_distinct_runs_have_no_repeats_and_others_may():
+    run = repeated_tokens(100, 20, 64, seed=2)[:, 1:21]
+    assert all(len(set(row.tolist())) == 20 for row in run)
+    run = repeated_tokens(100, 20, 64, seed=2, distinct=False)[:, 1:21]
+    assert any(len(set(row.tolist())) < 20 for row in run)  # ~95% of rows have a repeat
 
 
 def test_repeated_tokens_is_deterministic_per_seed():
@@ -46,6 +53,9 @@ def test_repeated_tokens_rejects_bad_input_clearly():
         repeated_tokens(2, 0, 64)
     with pytest.raises(ValueError, match="not both"):
         repeated_tokens(2, 3, 64, seed=0, generator=torch.Generator())
+    with pytest.raises(ValueError, match="10 distinct tokens.*leaves 7.*distinct=False"):
+        repeated_tokens(2, 10, 8)
+    assert repeated_tokens(2, 10, 8, distinct=False).shape == (2, 21)
 
 
 # --- lm_loss --------------------------------------------------------------------------

@@ -23,8 +23,8 @@ from mi_tutorial.train import (
     ATTN_ONLY_2L_HALF_LEN,
     ATTN_ONLY_2L_LR,
     ATTN_ONLY_2L_MIN_HALF_LEN,
-    induction_metrics,
     attn_only_2l_batches,
+    induction_metrics,
     next_token_loss,
 )
 

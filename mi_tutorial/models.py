@@ -84,7 +84,7 @@ def make_config(**kwargs) -> TransformerBridgeConfig:
 
 
 def boot(config_kwargs: dict) -> TransformerBridge:
-    """A freshly initialised native model in eval mode (chapter 1).
+    """A freshly initialised native model from config keywords, in eval mode (chapter 1).
 
     `boot_native` returns the model in training mode; the course always evaluates in
     eval mode, and `transformer_lens.patching` refuses a model in training mode.
@@ -120,8 +120,8 @@ def read_manifest(directory: Path | str = CHECKPOINT_DIR) -> dict:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise CheckpointError(
-            f"{path} is not valid JSON ({error}). Restore it with "
-            "`git checkout -- mi_tutorial/checkpoints/manifest.json` or reinstall the package."
+            f"{path} is not valid JSON ({error}). Restore it with `git checkout -- {path}` "
+            "or reinstall the package."
         ) from None
 
 
@@ -148,10 +148,18 @@ def save_checkpoint(
     same architecture again), the seed, the command that retrains it, the metrics and the
     torch / transformer_lens versions it was made with. Returns the weights' path.
     """
+    try:
+        config = json.loads(json.dumps(config_kwargs))
+    except TypeError as error:
+        raise ValueError(
+            f"save_checkpoint: config_kwargs must hold only numbers, strings, booleans and "
+            f"None, to be written to manifest.json ({error})."
+        ) from None
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.safetensors"
-    # safetensors refuses non-contiguous tensors; clone so it never sees shared storage.
+    # safetensors refuses non-contiguous tensors and tensors sharing memory (tied weights):
+    # give it a contiguous copy of each.
     tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
     save_file(tensors, str(path))
 
@@ -159,7 +167,7 @@ def save_checkpoint(
     manifest[name] = {
         "file": path.name,
         "sha256": _sha256(path),
-        "config": json.loads(json.dumps(config_kwargs)),  # fails here, not later, if not JSON-able
+        "config": config,
         "seed": seed,
         "training_command": command,
         "metrics": {key: _json_scalar(value) for key, value in metrics.items()},
@@ -180,6 +188,12 @@ def _checked_entry(name: str, directory: Path) -> tuple[dict, Path]:
             f"No checkpoint named {name!r} in {directory / 'manifest.json'}. Known names: {known}."
         )
     entry = manifest[name]
+    missing = [key for key in ("file", "sha256", "config") if key not in entry]
+    if missing:
+        raise CheckpointError(
+            f"The entry {name!r} in {directory / 'manifest.json'} lacks {', '.join(missing)}. "
+            "Restore manifest.json with `git checkout` or retrain the model."
+        )
     path = directory / entry["file"]
     if not path.exists():
         raise CheckpointError(
@@ -199,7 +213,13 @@ def load_checkpoint(name: str, directory: Path | str = CHECKPOINT_DIR) -> Transf
     """Boot the model recorded as `name` in the manifest and load its weights (eval mode)."""
     directory = Path(directory)
     entry, path = _checked_entry(name, directory)
-    model = boot(entry["config"])
+    try:
+        model = boot(entry["config"])
+    except ValueError as error:
+        raise CheckpointError(
+            f"The config recorded for {name!r} in {directory / 'manifest.json'} is invalid: "
+            f"{error} " + _restore_hint(path, entry)
+        ) from None
     try:
         model.load_state_dict(load_file(str(path)), strict=True)
     except RuntimeError as error:
@@ -217,15 +237,14 @@ def verify_checkpoints(directory: Path | str = CHECKPOINT_DIR) -> list[tuple[str
     """Check every checkpoint in the manifest: file present, sha256 right, loads strictly.
 
     Returns (name, ok, message) per checkpoint, plus a not-ok row for a weights file the
-    manifest does not list. Used by `mi-tutorial doctor`.
+    manifest does not list; an empty list when there is nothing to verify. Used by
+    `mi-tutorial doctor`.
     """
     directory = Path(directory)
     try:
         manifest = read_manifest(directory)
     except CheckpointError as error:
         return [("manifest.json", False, str(error))]
-    if not manifest:
-        return [("manifest.json", False, f"No checkpoints listed: {directory / 'manifest.json'} is missing or empty.")]
 
     results = []
     for name in sorted(manifest):
@@ -235,10 +254,11 @@ def verify_checkpoints(directory: Path | str = CHECKPOINT_DIR) -> list[tuple[str
             results.append((name, False, str(error)))
         else:
             results.append((name, True, f"{manifest[name]['file']} matches its sha256 and loads"))
-    listed = {entry["file"] for entry in manifest.values()}
+    listed = {entry.get("file") for entry in manifest.values()}
     for path in sorted(directory.glob("*.safetensors")):
         if path.name not in listed:
-            results.append((path.stem, False, f"{path} is not listed in manifest.json; delete it or save it with save_checkpoint."))
+            results.append((path.stem, False, f"{path} is not listed in manifest.json: restore "
+                            "manifest.json with `git checkout`, or delete the file."))
     return results
 
 

@@ -1,5 +1,5 @@
-"""Training: a small generic loop, the losses and head scores the chapters measure, and
-the recipes that produce the shipped toy models (chapter 2 introduces them).
+"""Training: a small generic loop (chapter 1), the losses and head scores the chapters
+measure, and the recipes that produce the shipped toy models (chapter 2).
 
 `train` works for any nn.Module, a TransformerBridge or the learner's own model:
 you give it `make_batch(step)` and `loss_fn(model, batch)`.
@@ -50,7 +50,7 @@ def train(
     progress: bool = True,
     desc: str = "training",
 ) -> TrainResult:
-    """Train `model` with AdamW for `steps` steps and return the loss history (chapter 2).
+    """Train `model` with AdamW for `steps` steps and return the loss history (chapter 1).
 
     Each step calls `make_batch(step)` and then `loss_fn(model, batch)`, which must return
     a scalar tensor. `seed` seeds torch's global RNG first, so a run is repeatable. The
@@ -70,16 +70,15 @@ def train(
     start = time.perf_counter()
     model.train()
     try:
-        bar = tqdm(range(steps), desc=desc, disable=not progress)
-        for step in bar:
-            loss = loss_fn(model, make_batch(step))
-            _check_loss(loss, step, steps, lr)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            result.losses.append(loss.item())
-            if step % 10 == 0 or step == steps - 1:  # refreshing every step slows small models
-                bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
+        with tqdm(range(steps), desc=desc, disable=not progress) as bar:
+            for step in bar:
+                loss = loss_fn(model, make_batch(step))
+                result.losses.append(_checked_value(loss, step, steps, lr))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if step % 10 == 0 or step == steps - 1:  # refreshing every step slows small models
+                    bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
     finally:
         model.eval()
     result.seconds = time.perf_counter() - start
@@ -87,8 +86,8 @@ def train(
     return result
 
 
-def _check_loss(loss, step: int, steps: int, lr: float) -> None:
-    """Stop with a clear message when loss_fn returns something `train` cannot use."""
+def _checked_value(loss, step: int, steps: int, lr: float) -> float:
+    """The loss as a float, or a clear error when loss_fn returned something `train` cannot use."""
     if not isinstance(loss, Tensor) or loss.ndim != 0:
         shape = list(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
         raise TypeError(
@@ -100,12 +99,14 @@ def _check_loss(loss, step: int, steps: int, lr: float) -> None:
             "train: the loss does not depend on the model's parameters, so nothing can "
             "learn. Did loss_fn call .item() or .detach(), or run under torch.no_grad()?"
         )
-    if not math.isfinite(loss.item()):
+    value = loss.item()
+    if not math.isfinite(value):
         raise FloatingPointError(
-            f"train: the loss became {loss.item()} at step {step} of {steps}. Training "
+            f"train: the loss became {value} at step {step} of {steps}. Training "
             f"diverged: try a lower learning rate (lr={lr:g} now; 1e-3 is a safe start), "
             "and check loss_fn for a log of 0 or a division by 0."
         )
+    return value
 
 
 # ---------------------------------------------------------------------------------------
@@ -114,10 +115,11 @@ def _check_loss(loss, step: int, steps: int, lr: float) -> None:
 
 
 def lm_loss(logits: Tensor, tokens: Tensor, *, start: int = 0) -> Tensor:
-    """Mean next-token cross-entropy: logits[:, :-1] predict tokens[:, 1:] (chapter 2).
+    """Mean next-token cross-entropy: logits[:, :-1] predict tokens[:, 1:].
 
-    With `start`, only the tokens at positions >= start are scored (e.g. the second half
-    of a repeated sequence). logits: [batch, pos, d_vocab]; tokens: [batch, pos].
+    Chapter 1 has you write it (lm_cross_entropy); later chapters use this copy. With
+    `start`, only the tokens at positions >= start are scored (e.g. the second half of a
+    repeated sequence). logits: [batch, pos, d_vocab]; tokens: [batch, pos].
     """
     if logits.ndim != 3 or tokens.shape != logits.shape[:2]:
         raise ValueError(
@@ -149,6 +151,11 @@ def induction_scores(model: torch.nn.Module, tokens: Tensor, half_len: int) -> T
     The score is the mean attention from each query i in the second half to key
     i - half_len + 1: the token right after the earlier copy of token i.
     """
+    if not (1 <= half_len and 2 * half_len <= tokens.shape[1]):
+        raise ValueError(
+            f"induction_scores: tokens of {tokens.shape[1]} positions cannot end with two "
+            f"runs of half_len={half_len}; pass the half_len the tokens were made with."
+        )
     patterns = _patterns(model, tokens)  # [layer, batch, head, q, k]
     # The diagonal at offset -(half_len - 1) holds pattern[q, q - half_len + 1];
     # its last half_len entries are the queries of the second half.
@@ -267,10 +274,11 @@ def attn_only_2l(progress: bool = True) -> RecipeRun:
 def _single_threaded():
     """Run torch on one CPU thread, then restore the previous count.
 
-    The thread count changes how sums are split, so weights trained with 1 and 2 threads
-    differ in the last bits; fixing it makes a recipe give the same file on any machine
-    (with the same torch build). These models are too small to gain from threads, and
-    with other programs busy two threads were measured 2-20x slower than one.
+    The thread count changes how sums are split: weights trained with 1 and 2 threads
+    differ in the last bits. With it fixed, a recipe gives a bit-identical file run after
+    run, on any number of cores (a different torch build or CPU family may still differ).
+    These models are too small to gain from threads, and with other programs busy two
+    threads were measured 2-20x slower than one.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -197,6 +197,8 @@ def test_head_scores_read_the_right_stripes_of_the_pattern():
     assert scores[1, 1] == 1.0 and scores[0, 0] == 0.0 and scores.argmax() == 3
     scores = prev_token_scores(model, tokens)
     assert scores[0, 0] == 1.0 and scores.argmax() == 0 and scores[1, 1] < 0.5
+    with pytest.raises(ValueError, match="half_len=6"):
+        induction_scores(model, tokens, half_len=6)  # 11 positions hold at most 2 x 5
 
 
 # --- recipes --------------------------------------------------------------------------

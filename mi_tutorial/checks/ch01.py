@@ -18,6 +18,7 @@ from transformer_lens import TransformerBridge
 from transformer_lens.utilities import get_act_name
 
 from mi_tutorial import models
+from mi_tutorial.train import lm_loss
 from mi_tutorial.checks._core import Check
 
 CHECK_CONFIG = dict(
@@ -451,10 +452,6 @@ def check_zero_ablate_head(zero_ablate_head) -> None:
 # --- Exercise 1.13 -----------------------------------------------------------------------------
 
 
-def _mean_lm_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
-
-
 def check_head_ablation_losses(head_ablation_losses) -> None:
     check = Check("Exercise 1.13 — head_ablation_losses")
     check.expect_callable(head_ablation_losses, "head_ablation_losses")
@@ -464,8 +461,8 @@ def check_head_ablation_losses(head_ablation_losses) -> None:
         case = f"batch={batch}, pos={pos}, random weights"
         with torch.no_grad():
             clean_logits = model(tokens)
-            clean = _mean_lm_loss(clean_logits, tokens)
-            got = check.call(head_ablation_losses, model, tokens, _mean_lm_loss, case=case, what="head_ablation_losses")
+            clean = lm_loss(clean_logits, tokens)
+            got = check.call(head_ablation_losses, model, tokens, lm_loss, case=case, what="head_ablation_losses")
             leftover = (model(tokens) - clean_logits).abs().max().item()
             expected = torch.zeros(n_layers, n_heads)
             piled_up = torch.zeros(n_layers, n_heads)
@@ -475,10 +472,10 @@ def check_head_ablation_losses(head_ablation_losses) -> None:
                     slice_ = _W_O_slice(single, layer, head)
                     saved = slice_.clone()
                     slice_.zero_()
-                    expected[layer, head] = _mean_lm_loss(single(tokens), tokens) - clean
+                    expected[layer, head] = lm_loss(single(tokens), tokens) - clean
                     slice_.copy_(saved)
                     _W_O_slice(cumulative, layer, head).zero_()  # ablations that are never undone
-                    piled_up[layer, head] = _mean_lm_loss(cumulative(tokens), tokens) - clean
+                    piled_up[layer, head] = lm_loss(cumulative(tokens), tokens) - clean
         if leftover > 0:
             check.fail(
                 "after your function ran, the model still had hooks attached, so every later run is ablated.",

@@ -24,6 +24,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
+from mi_tutorial.data.tokenizer import load_tokenizer
+
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST_PATH = CHECKPOINT_DIR / "manifest.json"
 
@@ -141,12 +143,14 @@ def save_checkpoint(
     command: str,
     metrics: dict,
     directory: Path | str = CHECKPOINT_DIR,
+    tokenizer: str | None = None,
 ) -> Path:
     """Write `{directory}/{name}.safetensors` and record it in `{directory}/manifest.json`.
 
     The manifest entry holds the file's sha256, the config keywords (enough to boot the
     same architecture again), the seed, the command that retrains it, the metrics and the
-    torch / transformer_lens versions it was made with. Returns the weights' path.
+    torch / transformer_lens versions it was made with, and the name of the shipped
+    tokenizer (`mi_tutorial/tokenizers/NAME/`) that loading attaches. Returns the weights' path.
     """
     try:
         config = json.loads(json.dumps(config_kwargs))
@@ -170,6 +174,7 @@ def save_checkpoint(
         "config": config,
         "seed": seed,
         "training_command": command,
+        "tokenizer": tokenizer,
         "metrics": {key: _json_scalar(value) for key, value in metrics.items()},
         "torch_version": torch.__version__,
         "transformer_lens_version": importlib.metadata.version("transformer_lens"),
@@ -214,7 +219,11 @@ def load_checkpoint(name: str, directory: Path | str = CHECKPOINT_DIR) -> Transf
     directory = Path(directory)
     entry, path = _checked_entry(name, directory)
     try:
-        model = boot(entry["config"])
+        tokenizer = load_tokenizer(entry["tokenizer"]) if entry.get("tokenizer") else None
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{error} (the manifest names it for {name!r}).") from None
+    try:
+        model = TransformerBridge.boot_native(make_config(**entry["config"]), tokenizer=tokenizer).eval()
     except ValueError as error:
         raise CheckpointError(
             f"The config recorded for {name!r} in {directory / 'manifest.json'} is invalid: "
@@ -270,7 +279,9 @@ def verify_checkpoints(directory: Path | str = CHECKPOINT_DIR) -> list[tuple[str
 def load_toy_model(name: str) -> TransformerBridge:
     """A toy model shipped with the course, e.g. "attn-only-2l" (chapter 2), in eval mode.
 
-    It works on integer token tensors; `mi-tutorial train NAME` retrains it.
+    Its word-level tokenizer is attached, so `model.to_str_tokens`, `model.to_tokens`
+    (which prepends `<bos>`) and `model.generate` on strings work; integer token tensors
+    work too. `mi-tutorial train NAME` retrains it.
     """
     return load_checkpoint(name)
 

@@ -236,6 +236,7 @@ class RecipeRun:
     config: dict
     seed: int
     metrics: dict
+    tokenizer: str | None = None  # the shipped tokenizer loading attaches
 
 
 def attn_only_2l_batches(seed: int, min_half_len: int = ATTN_ONLY_2L_MIN_HALF_LEN) -> Callable[[int], Tensor]:
@@ -267,7 +268,8 @@ def attn_only_2l(progress: bool = True) -> RecipeRun:
     metrics = induction_metrics(model, eval_tokens, half_len)
     metrics["final_train_loss"] = result.final_loss
     metrics["train_seconds"] = round(result.seconds, 1)
-    return RecipeRun(model=model, config=dict(ATTN_ONLY_2L_CONFIG), seed=seed, metrics=metrics)
+    return RecipeRun(model=model, config=dict(ATTN_ONLY_2L_CONFIG), seed=seed, metrics=metrics,
+                     tokenizer="attn-only-2l")
 
 
 @contextmanager
@@ -309,5 +311,6 @@ def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = Tr
         command=f"mi-tutorial train {name}",
         metrics=run.metrics,
         directory=CHECKPOINT_DIR if out_dir is None else out_dir,
+        tokenizer=run.tokenizer,
     )
     return run.metrics

@@ -10,6 +10,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+# The words of the attention-only model's tokenizer: id 0 is <bos>, ids 1-63 these words.
+# The model was trained on random ids, so the words are labels that make its attention
+# patterns readable ("fog" attends to the token after the earlier "fog"), nothing more.
+WORDS = (
+    "apple bag ball bay bee bell bird boat book box bread bridge cake car cat coin cup desk "
+    "dog door drum egg fish flag fog fox frog gate gift hat hill horse key kite lamp leaf map "
+    "moon nest owl pen pig ring road rock rose salt sand ship shoe sock star stone sun tea tent "
+    "tree wall whale wind wolf wood yarn"
+).split()
+
 
 def repeated_tokens(
     batch: int,

@@ -4,7 +4,7 @@ Each check prints one line naming its exercise when the code is right, and raise
 `CheckFailed` (which case, expected vs got, the likely mistake) when it is not.
 """
 
-from mi_tutorial.checks import ch01
+from mi_tutorial.checks import ch01, ch02
 from mi_tutorial.checks._core import Check, CheckFailed
 
-__all__ = ["Check", "CheckFailed", "ch01"]
+__all__ = ["Check", "CheckFailed", "ch01", "ch02"]

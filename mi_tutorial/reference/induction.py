@@ -1,0 +1,148 @@
+"""Reference answers for chapter 02, induction heads: what `checks.ch02` compares with.
+
+Where TransformerLens or `mi_tutorial.train` already computes the same thing, the checks use
+that instead and nothing is repeated here: the previous-token and induction scores are
+`train.prev_token_scores` / `train.induction_scores`, the composition scores are
+`model.all_composition_scores`, a composition score of two matrices is
+`transformer_lens.utilities.matrix.composition_scores`, and the heads' outputs come from
+`ActivationCache.stack_head_results`.
+
+Shapes follow the course's vocabulary: batch, pos (q_pos, k_pos), head, layer, d_model,
+d_head, d_vocab.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import Tensor
+from transformer_lens import FactoredMatrix
+from transformer_lens.utilities import get_act_name
+from transformer_lens.utilities.matrix import composition_scores
+
+from mi_tutorial.train import lm_loss
+
+
+def _check_half_len(tokens: Tensor, half_len: int, who: str) -> int:
+    """The position where the repeat starts; a clear error when the tokens cannot hold it."""
+    n_pos = tokens.shape[-1]
+    if not (isinstance(half_len, int) and half_len >= 2 and 2 * half_len < n_pos):
+        raise ValueError(
+            f"{who}: tokens of {n_pos} positions cannot be a BOS token followed by two runs of "
+            f"half_len={half_len!r} (need 2 <= half_len and 2 * half_len < pos)."
+        )
+    return n_pos - half_len
+
+
+def split_losses(logits: Tensor, tokens: Tensor, half_len: int) -> Tensor:
+    """[first-half loss, repeated-half loss] of sequences that end with a run repeated.
+
+    The first half scores the predictions of the first run's tokens; the repeated half scores
+    the second run's tokens except its first one, which nothing announces. The same split as
+    `train.induction_metrics`.
+    """
+    repeat_start = _check_half_len(tokens, half_len, "split_losses")
+    first = lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])
+    repeated = lm_loss(logits, tokens, start=repeat_start + 1)
+    return torch.stack([first, repeated])
+
+
+def duplicate_token_scores(pattern: Tensor, tokens: Tensor) -> Tensor:
+    """Duplicate-token score of each head, [head]: attention from a token to its earlier copies.
+
+    For every query whose token appeared earlier in its sequence, sum the attention it pays to
+    those earlier positions; average over such queries (and the batch).
+    pattern: [batch, head, q_pos, k_pos]; tokens: [batch, pos].
+    """
+    n_pos = tokens.shape[1]
+    same = tokens[:, :, None] == tokens[:, None, :]  # [batch q_pos k_pos]
+    earlier = torch.ones(n_pos, n_pos, dtype=torch.bool).tril(diagonal=-1)  # k_pos < q_pos
+    copies = same & earlier
+    has_copy = copies.any(dim=-1)  # [batch q_pos]
+    if not has_copy.any():
+        raise ValueError("duplicate_token_scores: no token appears twice, so the score is undefined.")
+    on_copies = (pattern * copies[:, None]).sum(dim=-1)  # [batch head q_pos]
+    return (on_copies * has_copy[:, None]).sum(dim=(0, 2)) / has_copy.sum()
+
+
+def logit_attribution(cache, model, tokens: Tensor) -> Tensor:
+    """Direct contribution of each component to the logit of the correct next token.
+
+    Returns [batch, pos - 1, component] with the components in the order embed, pos_embed,
+    then every head (L0H0, L0H1, …). For a model without a final LayerNorm (attention-only
+    models of chapter 2). Head outputs from TransformerLens's `stack_head_results`.
+    """
+    heads = cache.stack_head_results()  # [layer*head batch pos d_model]
+    stack = torch.cat([cache["embed"][None], cache["pos_embed"][None], heads])
+    W_U_correct = model.W_U[:, tokens[:, 1:]]  # [d_model batch pos-1]
+    return torch.einsum("cbpd,dbp->bpc", stack[:, :, :-1], W_U_correct)
+
+
+def mean_ablate_head(z: Tensor, hook, head: int) -> Tensor:
+    """Hook on hook_z: head `head`'s z replaced by its mean over the batch, at each position."""
+    z[:, :, head] = z[:, :, head].mean(dim=0, keepdim=True)
+    return z
+
+
+def zero_ablate_head(z: Tensor, hook, head: int) -> Tensor:
+    """Hook on hook_z: head `head`'s z set to zero."""
+    z[:, :, head] = 0.0
+    return z
+
+
+@torch.no_grad()
+def repeated_half_ablation(model, tokens: Tensor, half_len: int, ablate) -> Tensor:
+    """Increase of the repeated-half loss when each head is ablated by `ablate`, [layer, head]."""
+    clean = split_losses(model(tokens), tokens, half_len)[1]
+    increase = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    for layer in range(model.cfg.n_layers):
+        for head in range(model.cfg.n_heads):
+            hook = (get_act_name("z", layer), functools.partial(ablate, head=head))
+            logits = model.run_with_hooks(tokens, fwd_hooks=[hook])
+            increase[layer, head] = split_losses(logits, tokens, half_len)[1] - clean
+    return increase
+
+
+def full_ov_circuit(model, layer: int, head: int) -> FactoredMatrix:
+    """W_E W_V W_O W_U of one head, [d_vocab, d_vocab]: row = attended token, column = logit."""
+    return model.W_E @ model.OV[layer, head] @ model.W_U
+
+
+def copying_score(full_ov: Tensor) -> float:
+    """Fraction of tokens (rows) whose largest output logit is the token itself."""
+    return (full_ov.argmax(dim=-1) == torch.arange(full_ov.shape[0])).float().mean().item()
+
+
+def positional_pattern(model, layer: int, head: int) -> Tensor:
+    """The attention pattern [q_pos, k_pos] a head would have if the residual stream held
+    only the positional embeddings (no token embeddings, no biases): n_ctx x n_ctx."""
+    scores = (model.W_pos @ model.QK[layer, head] @ model.W_pos.T).AB / model.cfg.d_head**0.5
+    n_pos = scores.shape[0]
+    future = torch.ones(n_pos, n_pos, dtype=torch.bool).triu(diagonal=1)
+    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+
+
+def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> float:
+    """||W_A W_B||_F / (||W_A||_F ||W_B||_F), by TransformerLens."""
+    return composition_scores(W_A, W_B, broadcast_dims=False).item()
+
+
+def layer_composition_scores(model, kind: str) -> Tensor:
+    """Q-, K- or V-composition scores from every layer-0 head (rows) into every layer-1 head
+    (columns), [head, head], by TransformerLens."""
+    if kind not in ("Q", "K", "V"):
+        raise ValueError(f"layer_composition_scores: kind must be 'Q', 'K' or 'V', got {kind!r}.")
+    return model.all_composition_scores(kind).scores[0, :, 1, :].detach()
+
+
+def composition_baseline(d_model: int, d_head: int, n_samples: int, generator: torch.Generator) -> float:
+    """Mean composition score of two random rank-d_head matrices in d_model dimensions, each the
+    product of standard-normal factors [d_model, d_head] @ [d_head, d_model]."""
+
+    def random_matrix() -> FactoredMatrix:
+        return FactoredMatrix(
+            torch.randn(d_model, d_head, generator=generator), torch.randn(d_head, d_model, generator=generator)
+        )
+
+    return sum(composition_score(random_matrix(), random_matrix()) for _ in range(n_samples)) / n_samples

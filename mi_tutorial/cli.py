@@ -3,6 +3,10 @@
     mi-tutorial start [JUPYTER ARGS…]   open JupyterLab on chapters/
     mi-tutorial list                    chapters: title, time budget, exercises
     mi-tutorial build [--check] [--force]
+    mi-tutorial check NOTEBOOK|FOLDER… [--json FILE] [--jobs N] [--timeout S]
+                                        run a copy of each notebook; a table of its exercises
+    mi-tutorial assign CHAPTER… --out DIR [--nbgrader] [--assignment NAME]
+                                        a handout folder for a class (and an nbgrader course)
     mi-tutorial doctor [--network]      versions, CPU/GPU, offline status, checkpoints
     mi-tutorial train NAME [--out DIR]  retrain a shipped model from its seed
 """
@@ -10,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import socket
@@ -17,7 +22,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from mi_tutorial import notebooks
+from mi_tutorial import grading, notebooks
 
 HUB_HOST = ("huggingface.co", 443)  # only the optional real-model sections need it
 
@@ -81,6 +86,46 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     if args.check:
         print("All generated notebooks are up to date.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    missing = [str(p) for p in args.notebooks if not p.exists()]
+    if missing:
+        print(f"No such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    paths = grading.find_notebooks(args.notebooks)
+    if not paths:
+        print(f"No .ipynb files under {', '.join(map(str, args.notebooks))}.", file=sys.stderr)
+        return 2
+    if args.jobs < 1 or args.timeout <= 0:
+        print("--jobs must be at least 1 and --timeout more than 0 seconds.", file=sys.stderr)
+        return 2
+    reports = []
+    for report in grading.check_notebooks(paths, timeout=args.timeout, jobs=args.jobs):
+        print(grading.format_report(report) + "\n", flush=True)
+        reports.append(report)
+    if len(reports) > 1:
+        print(f"{sum(r.ok for r in reports)} of {len(reports)} notebooks: every exercise passed.")
+    if args.json:
+        args.json.write_text(json.dumps([r.as_dict() for r in reports], indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote   {_relative(args.json)}")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_assign(args: argparse.Namespace) -> int:
+    from mi_tutorial import assign
+
+    try:
+        chapters = assign.select_chapters(args.chapters)
+        name = args.assignment or assign.default_name(chapters)
+        written = assign.write_assignment(chapters, args.out, nbgrader=args.nbgrader, name=name)
+    except assign.AssignError as error:
+        print(error, file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote   {_relative(path)}")
+    print(assign.next_steps(args.out, nbgrader=args.nbgrader, name=name))
     return 0
 
 
@@ -158,6 +203,38 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--check", action="store_true", help="change nothing; exit 1 if any notebook is stale")
     build.add_argument("--force", action="store_true", help="also regenerate edited notebooks (moving them aside first)")
     build.set_defaults(func=cmd_build)
+
+    check = sub.add_parser(
+        "check",
+        help="run a copy of notebooks headless and report each exercise",
+        description="Run a copy of each notebook headless (the file itself is never changed) and print, "
+        "for each exercise: passed, failed (with the check's message), not attempted, or an error. "
+        "Exits 0 only when every exercise of every notebook passed.",
+    )
+    check.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK", help="notebooks, or folders of them")
+    check.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
+    check.add_argument("--jobs", type=int, default=1, metavar="N", help="check N notebooks at a time (default 1)")
+    check.add_argument(
+        "--timeout",
+        type=int,
+        default=grading.DEFAULT_TIMEOUT,
+        metavar="S",
+        help=f"interrupt any one cell after S seconds and go on with the next (default {grading.DEFAULT_TIMEOUT})",
+    )
+    check.set_defaults(func=cmd_check)
+
+    assign = sub.add_parser(
+        "assign",
+        help="write a handout folder for a class",
+        description="Write DIR with the chosen chapters' exercise notebooks and a README for students; "
+        "with --nbgrader, DIR/handout holds those and DIR/nbgrader is an nbgrader course folder "
+        "whose source/ holds the solution notebooks.",
+    )
+    assign.add_argument("chapters", nargs="+", metavar="CHAPTER", help="chapter numbers, e.g. 01 02")
+    assign.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new or empty folder")
+    assign.add_argument("--nbgrader", action="store_true", help="also write an nbgrader course folder")
+    assign.add_argument("--assignment", metavar="NAME", help="the assignment's name (default: ch01, ch01_02, …)")
+    assign.set_defaults(func=cmd_assign)
 
     doctor = sub.add_parser("doctor", help="report versions, hardware, network and checkpoint status")
     doctor.add_argument("--network", action="store_true", help="test whether the model hub is reachable")

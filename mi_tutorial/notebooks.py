@@ -10,6 +10,14 @@ From it `mi-tutorial build` writes:
   `raise NotImplementedError()` at the block's indentation, and cells tagged
   `solution-only` are dropped.
 
+Both start with the same three cells: a "generated from" note, an "Open in Colab" badge,
+and a setup cell that installs the package on Colab and does nothing anywhere else.
+
+The check calls that end a solution cell (`checks.ch01.check_layernorm(LayerNorm)`) go
+into a cell of their own, right under it, marked as an nbgrader test cell (graded, locked,
+1 point): `nbgrader autograde` scores a cell by whether it raises, so the check has to be
+alone in its cell. The source keeps them together, where the author writes them.
+
 A notebook someone has edited (its cells no longer match the hash recorded when it was
 generated) is never overwritten: `build` skips it and says so, and `build --force` first
 moves it aside to `NAME.bak-<time>.ipynb`.
@@ -17,6 +25,7 @@ moves it aside to `NAME.bak-<time>.ipynb`.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import re
 import time
@@ -27,11 +36,20 @@ import jupytext
 import nbformat
 
 COURSE_ROOT = Path(__file__).resolve().parent.parent
+
+# The course's public repository: the Colab badge opens notebooks from it and the Colab
+# setup cell pip-installs the package from it. PLACEHOLDER: the public address is not
+# decided yet. This is the one place to change it (then run `mi-tutorial build`).
+REPOSITORY_URL = "https://github.com/mi-tutorial/mi-tutorial"
+REPOSITORY_BRANCH = "main"
+PACKAGE_NAME = "mi-tutorial"
+COLAB_BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 SOLUTION_ONLY_TAG = "solution-only"
 STUB = "raise NotImplementedError()"
 _EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+\.\d+)", re.MULTILINE)
+_OBJECTIVES = re.compile(r"will be able to\W*\n((?:[ \t]*[-*] .*\n?(?:[ \t]+[^-*\s].*\n?)*)+)", re.IGNORECASE)
 _TIME_BUDGET = re.compile(r"\*\*Time budget:\*\*\s*([^\n]+)")
 _SOURCE_NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.py$")
 
@@ -80,8 +98,18 @@ class Chapter:
             "title": title,
             "time_budget": budget.group(1).strip() if budget else "?",
             "exercises": len(_EXERCISE_HEADING.findall(markdown)),
+            "objectives": _objectives(markdown),
             "solution_notebook": self.solution_notebook.exists(),
         }
+
+
+def _objectives(markdown: str) -> list[str]:
+    """The bullets under "You will be able to" in a chapter's introduction, one line each."""
+    found = _OBJECTIVES.search(markdown)
+    if not found:
+        return []
+    items = re.split(r"^[ \t]*[-*] ", found.group(1), flags=re.MULTILINE)
+    return [" ".join(item.split()) for item in items if item.strip()]
 
 
 def find_chapters(root: Path = COURSE_ROOT) -> list[Chapter]:
@@ -116,6 +144,88 @@ def strip_solutions(code: str, where: str = "a cell") -> str:
     return "\n".join(out)
 
 
+def _is_check_call(statement: ast.stmt) -> bool:
+    """`checks.ch01.check_x(...)` as a statement of its own."""
+    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
+        return False
+    func = statement.value.func
+    while isinstance(func, ast.Attribute):
+        func = func.value
+    return isinstance(func, ast.Name) and func.id == "checks" and func is not statement.value.func
+
+
+def split_check_calls(code: str) -> tuple[str, str]:
+    """(the code, the check calls that end it); the second is '' when it does not end with any.
+
+    Comment lines right above the first check call go with it; the solution delimiters never do.
+    A cell that is not plain Python (an IPython magic) is left whole.
+    """
+    try:
+        statements = ast.parse(code).body
+    except SyntaxError:
+        return code, ""
+    first = None
+    for statement in reversed(statements):
+        if not _is_check_call(statement):
+            break
+        first = statement
+    if first is None:
+        return code, ""
+    lines = code.splitlines()
+    start = first.lineno - 1
+    while start > 0 and lines[start - 1].lstrip().startswith("#") and lines[start - 1].strip() not in (
+        BEGIN_SOLUTION,
+        END_SOLUTION,
+    ):
+        start -= 1
+    return "\n".join(lines[:start]).rstrip(), "\n".join(lines[start:]).strip("\n")
+
+
+def _nbgrader(grade_id: str, *, solution: bool) -> dict:
+    """nbgrader's cell metadata: a solution cell, or a locked test cell worth 1 point."""
+    metadata = {
+        "grade": not solution,
+        "grade_id": grade_id,
+        "locked": not solution,
+        "schema_version": 3,
+        "solution": solution,
+        "task": False,
+    }
+    if not solution:
+        metadata["points"] = 1
+    return metadata
+
+
+def colab_url(path: str) -> str:
+    """Colab's address for a notebook of the repository, e.g. 'chapters/01_x.ipynb'."""
+    repository = REPOSITORY_URL.removeprefix("https://github.com/").rstrip("/")
+    return f"https://colab.research.google.com/github/{repository}/blob/{REPOSITORY_BRANCH}/{path}"
+
+
+def colab_install_spec() -> str:
+    """What the Colab setup cell pip-installs: the package, from the repository (no extras)."""
+    return f"{PACKAGE_NAME} @ git+{REPOSITORY_URL}@{REPOSITORY_BRANCH}"
+
+
+def _colab_cells(notebook_path: str) -> list[nbformat.NotebookNode]:
+    badge = nbformat.v4.new_markdown_cell(
+        f"[![Open In Colab]({COLAB_BADGE_IMAGE})]({colab_url(notebook_path)})"
+    )
+    setup = nbformat.v4.new_code_cell(
+        "# On Google Colab, install the course's package first. Anywhere else this cell does nothing.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import subprocess\n"
+        "\n"
+        "    subprocess.run(\n"
+        f'        [sys.executable, "-m", "pip", "install", "--quiet", "{colab_install_spec()}"],\n'
+        "        check=True,\n"
+        "    )"
+    )
+    return [badge, setup]
+
+
 def _content_hash(nb: nbformat.NotebookNode) -> str:
     """Hash of what a person can edit (cell types and sources), not outputs or metadata."""
     h = hashlib.sha256()
@@ -137,40 +247,59 @@ def _header_cell(chapter: Chapter, kind: str) -> nbformat.NotebookNode:
 
 
 def build_notebook(chapter: Chapter, kind: str) -> nbformat.NotebookNode:
-    """The `solutions` or `exercises` notebook of a chapter, as it should be on disk."""
-    if kind not in ("solutions", "exercises"):
-        raise ValueError(f"kind must be 'solutions' or 'exercises', got {kind!r}")
+    """The `solutions` or `exercises` notebook of a chapter, as it should be on disk.
+
+    `nbgrader` gives the source notebook for an nbgrader course (`mi-tutorial assign
+    --nbgrader`): the exercise notebook with the solutions left in, so that nbgrader's
+    `generate_assignment` turns it into exactly the exercise notebook.
+    """
+    if kind not in ("solutions", "exercises", "nbgrader"):
+        raise ValueError(f"kind must be 'solutions', 'exercises' or 'nbgrader', got {kind!r}")
     source_nb = jupytext.reads(chapter.text(), fmt="py:percent")
-    cells = [_header_cell(chapter, kind)]
-    n_solution = 0
+    looks_like = "solutions" if kind == "solutions" else "exercises"
+    path = chapter.solution_notebook if kind == "solutions" else chapter.exercise_notebook
+    cells = [_header_cell(chapter, looks_like), *_colab_cells(path.relative_to(chapter.root).as_posix())]
+    grade_ids: set[str] = set()
+    exercise = None  # the "N_M" of the last `### Exercise N.M` heading
+
+    def grade_id(role: str, index: int) -> str:
+        base = f"ch{chapter.number}-" + (f"ex{exercise}" if exercise else f"cell{index + 1}") + f"-{role}"
+        name, n = base, 1
+        while name in grade_ids:  # a second solution cell in the same exercise
+            n += 1
+            name = f"{base}-{n}"
+        grade_ids.add(name)
+        return name
+
     for index, cell in enumerate(source_nb.cells):
         tags = cell.metadata.get("tags", [])
-        if kind == "exercises" and SOLUTION_ONLY_TAG in tags:
+        if cell.cell_type == "markdown" and (heading := _EXERCISE_HEADING.search(cell.source)):
+            exercise = heading.group(1).replace(".", "_")
+        if looks_like == "exercises" and SOLUTION_ONLY_TAG in tags:
             continue
         has_solution = cell.cell_type == "code" and BEGIN_SOLUTION in cell.source
         where = f"{chapter.source.name}, cell {index + 1}"
+        check_calls = ""
         if cell.cell_type == "code":
-            source = strip_solutions(cell.source, where)  # validates the delimiters in both kinds
-            new = nbformat.v4.new_code_cell(source if kind == "exercises" else cell.source)
+            code = cell.source
+            if has_solution:
+                code, check_calls = split_check_calls(code)
+            stripped = strip_solutions(code, where)  # validates the delimiters in both kinds
+            new = nbformat.v4.new_code_cell(stripped if kind == "exercises" else code)
         else:
             new = nbformat.v4.new_markdown_cell(cell.source)
         if tags:
             new.metadata["tags"] = list(tags)
         if has_solution:
-            n_solution += 1
-            if kind == "solutions":
-                new.metadata["nbgrader"] = {
-                    "grade": False,
-                    "grade_id": f"ch{chapter.number}-solution-{n_solution:02d}",
-                    "locked": False,
-                    "schema_version": 3,
-                    "solution": True,
-                    "task": False,
-                }
+            new.metadata["nbgrader"] = _nbgrader(grade_id("solution", index), solution=True)
         cells.append(new)
+        if check_calls:
+            test = nbformat.v4.new_code_cell(check_calls)
+            test.metadata["nbgrader"] = _nbgrader(grade_id("check", index), solution=False)
+            cells.append(test)
     nb = nbformat.v4.new_notebook(cells=cells)
     for i, cell in enumerate(nb.cells):  # stable ids, so a rebuild of the same source is identical
-        cell.id = f"{kind[:3]}-{i:03d}"
+        cell.id = f"{looks_like[:3]}-{i:03d}"
     nb.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},

@@ -6,21 +6,72 @@ test or a learner can inspect it) and shows it unless `show=False`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 
 import circuitsvis as cv
 import plotly.express as px
 import plotly.graph_objects as go
+import plotly.io as pio
 import torch
+
+# What plotly picks by itself in a plain Jupyter kernel (plotly 6+, and plotly 5). Anywhere
+# else (Colab, VS Code, a renderer the learner chose) plotly's own choice is kept.
+_PLAIN_JUPYTER_RENDERERS = ("plotly_mimetype", "plotly_mimetype+notebook")
+_plotlyjs_sent = False  # plotly.js goes into the first figure of a kernel session only
 
 
 def _numpy(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
 
 
-def _finish(fig: go.Figure, show: bool) -> go.Figure:
-    if show:
+def _in_jupyter_kernel() -> bool:
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _show(fig: go.Figure) -> None:
+    """Display `fig` so it draws in JupyterLab and in an HTML export of the notebook, offline.
+
+    In a Jupyter kernel plotly sends only its JSON mimetype, which JupyterLab draws but an
+    HTML export (nbconvert) shows as nothing. So each figure also carries HTML that draws it
+    with no network: plotly.js (4.8 MB) inlined into the first figure of the session, like
+    plotly's own `notebook` renderer does, and no MathJax script from a CDN.
+    """
+    global _plotlyjs_sent
+    if not (_in_jupyter_kernel() and pio.renderers.default in _PLAIN_JUPYTER_RENDERERS):
         fig.show()
+        return
+    from IPython.display import display
+
+    bundle = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
+    bundle["text/html"] = pio.to_html(
+        fig,
+        full_html=False,
+        include_plotlyjs=not _plotlyjs_sent,
+        include_mathjax=False,
+        default_width="100%",
+        default_height=525,  # plotly's own notebook default
+        validate=False,
+    )
+    _plotlyjs_sent = True
+    display(bundle, raw=True)
+
+
+def _execution_count() -> int | None:
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return getattr(shell, "execution_count", None)
+
+
+def _finish(fig: go.Figure, show: bool) -> go.Figure:
+    shown_in = None
+    if show:
+        _show(fig)
+        shown_in = _execution_count()
+    # Jupyter displays a cell's last value: `fig` (or `plotting.imshow(..., show=False)`)
+    # shows the same way as above, and a cell ending in `plotting.imshow(...)` does not show
+    # its figure twice.
+    fig._ipython_display_ = lambda: None if shown_in is not None and _execution_count() == shown_in else _show(fig)
     return fig
 
 
@@ -113,3 +164,4 @@ def attention_patterns(tokens: Sequence[str], pattern) -> OfflineHTML:
             "For a cache from a batch, pass cache['pattern', layer][0]."
         )
     return OfflineHTML(cv.attention.attention_patterns(tokens=list(tokens), attention=pattern))
+

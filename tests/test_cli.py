@@ -71,7 +71,7 @@ def test_train_unknown_model_is_a_clear_error(capsys):
 def test_console_script_is_installed():
     result = subprocess.run(["mi-tutorial", "--help"], capture_output=True, text=True, env=os.environ)
     assert result.returncode == 0
-    for command in ("start", "list", "build", "doctor", "train"):
+    for command in ("start", "list", "build", "check", "assign", "doctor", "train"):
         assert command in result.stdout
 
 

@@ -1,7 +1,11 @@
 """The one-source notebook scheme: generation, staleness, and never losing anyone's work."""
 
+import ast
 import json
 import shutil
+import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -13,6 +17,13 @@ SOURCE = '''# %% [markdown]
 # # Chapter 99 — A test chapter
 #
 # **Time budget:** 20 minutes
+#
+# **You will be able to**
+# - double a number, even one
+#   that is long;
+# - halve one.
+#
+# More prose.
 
 # %%
 import math
@@ -74,8 +85,10 @@ def test_build_writes_both_notebooks_with_header_and_stubs(course):
     solution_cells = _cells(solution)
     assert any("### BEGIN SOLUTION" in c.source for c in solution_cells)
     assert any("only in the solutions" in c.source for c in solution_cells)
-    graded = [c for c in solution_cells if "nbgrader" in c.metadata]
-    assert len(graded) == 1 and graded[0].metadata["nbgrader"]["solution"] is True
+    for path in (solution, exercise):  # the same nbgrader metadata in both, on the same cell
+        (marked,) = [c for c in _cells(path) if "nbgrader" in c.metadata]
+        assert marked.metadata["nbgrader"]["solution"] is True and "def double" in marked.source
+        assert marked.metadata["nbgrader"]["grade_id"] == "ch99-ex99_1-solution"
 
 
 def test_generated_notebooks_have_no_outputs_and_are_reproducible(course):
@@ -146,7 +159,7 @@ def test_unbalanced_delimiters_are_a_clear_error(course, broken, says):
     assert "98_broken.py, cell 1" in str(error.value)
 
 
-def test_chapter_info_reads_title_budget_and_exercises(course):
+def test_chapter_info_reads_title_budget_exercises_and_objectives(course):
     (chapter,) = notebooks.find_chapters(course)
     info = chapter.info()
     assert info == {
@@ -154,8 +167,161 @@ def test_chapter_info_reads_title_budget_and_exercises(course):
         "title": "Chapter 99 — A test chapter",
         "time_budget": "20 minutes",
         "exercises": 1,
+        "objectives": ["double a number, even one that is long;", "halve one."],
         "solution_notebook": False,
     }
+
+
+# --- Colab --------------------------------------------------------------------------------
+
+
+def test_both_notebooks_open_with_a_colab_badge_and_setup_cell(course):
+    notebooks.build(course)
+    for path, kind in ((course / "solutions" / "99_test.ipynb", "solutions"), (course / "chapters" / "99_test.ipynb", "chapters")):
+        header, badge, setup = _cells(path)[:3]
+        assert "Generated from" in header.source
+        url = f"{notebooks.REPOSITORY_URL.removeprefix('https://github.com/')}/blob/{notebooks.REPOSITORY_BRANCH}"
+        assert badge.cell_type == "markdown"
+        assert f"(https://colab.research.google.com/github/{url}/{kind}/99_test.ipynb)" in badge.source
+        assert f"[![Open In Colab]({notebooks.COLAB_BADGE_IMAGE})]" in badge.source
+        assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
+        assert "sys.path" not in setup.source and "chdir" not in setup.source
+
+
+def _setup_cell(course) -> str:
+    notebooks.build(course)
+    return _cells(course / "chapters" / "99_test.ipynb")[2].source
+
+
+def test_the_colab_setup_cell_does_nothing_outside_colab(course, monkeypatch):
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError("outside Colab the setup cell must not run anything")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    namespace: dict = {}
+    exec(_setup_cell(course), namespace)
+    assert set(namespace) - {"__builtins__"} == {"sys"}
+
+
+def test_on_colab_the_setup_cell_pip_installs_the_package_without_extras(course, monkeypatch):
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
+    monkeypatch.setitem(sys.modules, "google.colab", object())
+    exec(_setup_cell(course), {})
+    ((args, kwargs),) = calls
+    spec = f"mi-tutorial @ git+{notebooks.REPOSITORY_URL}@{notebooks.REPOSITORY_BRANCH}"
+    assert args == ([sys.executable, "-m", "pip", "install", "--quiet", spec],) and kwargs == {"check": True}
+    project = tomllib.loads((notebooks.COURSE_ROOT / "pyproject.toml").read_text())["project"]
+    assert spec.split(" @ ")[0] == project["name"] == notebooks.PACKAGE_NAME  # the right package, no [extras]
+    assert notebooks.REPOSITORY_URL.startswith("https://github.com/")
+
+
+def test_the_repository_url_is_set_in_one_place_only():
+    package = notebooks.COURSE_ROOT / "mi_tutorial"
+    holders = [p.name for p in package.rglob("*.py") if notebooks.REPOSITORY_URL in p.read_text()]
+    assert holders == ["notebooks.py"]
+    assert (package / "notebooks.py").read_text().count(notebooks.REPOSITORY_URL) == 1
+
+
+# --- check calls in their own graded cell ---------------------------------------------------
+
+GRADED_SOURCE = '''# %% [markdown]
+# # Chapter 98 — Graded
+# **Time budget:** 5 minutes
+
+# %%
+import math
+
+# %% [markdown]
+# ### Exercise 98.1 — double
+
+# %%
+def double(x):
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+
+# the check takes a second
+checks.ch98.check_double(double)
+checks.ch98.check_double_again(
+    double,
+    cases=3,
+)
+
+# %% [markdown]
+# ### Exercise 98.2 — triple, in two cells
+
+# %%
+def triple(x):
+    ### BEGIN SOLUTION
+    return 3 * x
+    ### END SOLUTION
+
+
+checks.ch98.check_triple(triple)
+
+# %%
+### BEGIN SOLUTION
+value = triple(2)
+### END SOLUTION
+checks.ch98.check_value(value)
+'''
+
+
+def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path):
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "98_graded.py").write_text(GRADED_SOURCE)
+    (chapter,) = notebooks.find_chapters(tmp_path)
+    for kind in ("solutions", "exercises"):
+        cells = notebooks.build_notebook(chapter, kind).cells
+        code = [c for c in cells if c.cell_type == "code"][2:]  # after the Colab setup and `import math`
+        assert [c.metadata["nbgrader"]["grade_id"] for c in code] == [
+            "ch98-ex98_1-solution", "ch98-ex98_1-check",
+            "ch98-ex98_2-solution", "ch98-ex98_2-check",
+            "ch98-ex98_2-solution-2", "ch98-ex98_2-check-2",
+        ]
+        assert code[0].source.endswith("### END SOLUTION" if kind == "solutions" else "raise NotImplementedError()")
+        assert code[1].source == (
+            "# the check takes a second\n"
+            "checks.ch98.check_double(double)\n"
+            "checks.ch98.check_double_again(\n    double,\n    cases=3,\n)"
+        )
+        assert code[5].source == "checks.ch98.check_value(value)"
+        assert code[4].source == ("### BEGIN SOLUTION\nvalue = triple(2)\n### END SOLUTION" if kind == "solutions" else "raise NotImplementedError()")
+        for solution, check in zip(code[::2], code[1::2]):
+            assert solution.metadata["nbgrader"] == {
+                "grade": False, "grade_id": solution.metadata["nbgrader"]["grade_id"], "locked": False,
+                "schema_version": 3, "solution": True, "task": False,
+            }
+            assert check.metadata["nbgrader"] == {
+                "grade": True, "grade_id": check.metadata["nbgrader"]["grade_id"], "locked": True, "points": 1,
+                "schema_version": 3, "solution": False, "task": False,
+            }
+    nbgrader_source = notebooks.build_notebook(chapter, "nbgrader")
+    exercises = notebooks.build_notebook(chapter, "exercises")
+    assert nbgrader_source.cells[0].source == exercises.cells[0].source  # looks like the exercises…
+    assert "return 2 * x" in nbgrader_source.cells[6].source  # …with the solutions in
+    assert [c.id for c in nbgrader_source.cells] == [c.id for c in exercises.cells]
+
+
+@pytest.mark.parametrize(
+    "code, expected",
+    [
+        ("x = 1\nchecks.ch01.check_x(x)", ("x = 1", "checks.ch01.check_x(x)")),
+        ("checks.ch01.check_x(x)\nprint(x)", ("checks.ch01.check_x(x)\nprint(x)", "")),  # not at the end
+        ("x = 1\nchecks_x(x)", ("x = 1\nchecks_x(x)", "")),  # not the checks module
+        ("x = 1\nchecks(x)", ("x = 1\nchecks(x)", "")),
+        ("%time x = 1\nchecks.ch01.check_x(x)", ("%time x = 1\nchecks.ch01.check_x(x)", "")),  # a magic: left whole
+        (
+            "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n# why\nchecks.ch01.check_x(x)",
+            ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "# why\nchecks.ch01.check_x(x)"),
+        ),
+    ],
+)
+def test_split_check_calls(code, expected):
+    assert notebooks.split_check_calls(code) == expected
 
 
 # --- the real course ------------------------------------------------------------------------
@@ -167,14 +333,19 @@ def test_course_notebooks_are_up_to_date():
 
 
 @pytest.mark.parametrize("chapter", notebooks.find_chapters(), ids=lambda c: c.stem)
-def test_every_exercise_has_a_solution_and_a_check(chapter):
-    """One heading, one solution cell, at least one check call per exercise."""
+def test_every_exercise_has_a_solution_and_a_graded_check(chapter):
+    """One heading and one solution cell per exercise, and right under it a graded check cell."""
     nb = notebooks.build_notebook(chapter, "solutions")
     headings = [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("### Exercise")]
-    solution_cells = [c for c in nb.cells if c.cell_type == "code" and notebooks.BEGIN_SOLUTION in c.source]
+    solution_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and notebooks.BEGIN_SOLUTION in c.source]
     assert len(headings) == len(solution_cells) >= 1
-    for cell in solution_cells:
-        assert f"checks.ch{chapter.number}.check_" in cell.source, cell.source[:200]
+    for i in solution_cells:
+        check = nb.cells[i + 1]
+        assert f"checks.ch{chapter.number}.check_" in check.source, (
+            f"{chapter.source.name}: the solution cell\n{nb.cells[i].source[:300]}\n"
+            "does not end with its check call (`checks.chNN.check_…(…)`), so it gets no graded cell."
+        )
+        assert check.metadata["nbgrader"]["grade"] is True
     info = chapter.info()
     assert info["time_budget"] != "?" and info["exercises"] == len(headings)
     assert any(c.source.startswith("## Summary") or "\n## Summary" in c.source for c in nb.cells)

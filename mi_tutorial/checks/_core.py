@@ -5,10 +5,17 @@ A check runs the learner's code on several cases and compares with a trusted ans
 otherwise). It prints one line naming the exercise when everything matches, and raises
 `CheckFailed` otherwise: which case, expected vs got, and the likely mistake. It never
 shows a page of torch traceback: in Jupyter, `CheckFailed` renders as its message alone.
+
+For `mi-tutorial check`, which runs a learner's notebook headless, every check also
+appends its result to a JSON-lines file when the environment variable `REPORT_ENV` names
+one: {"exercise", "status", "message"}, status one of `PASSED`, `FAILED`, `NOT_ATTEMPTED`
+(the format is `mi_tutorial.grading`'s). Without it (a learner in Jupyter) nothing is written.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
@@ -17,16 +24,32 @@ from typing import Any, NoReturn
 
 import torch
 
+from mi_tutorial.grading import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
+
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _NOT_LEARNER_CODE = (str(_PACKAGE_DIR), "site-packages", "dist-packages", sys.prefix, sys.base_prefix)
+
+
+
+def _report(exercise: str, status: str, message: str) -> None:
+    """Append one result to the file `mi-tutorial check` named, if it named one."""
+    path = os.environ.get(REPORT_ENV)
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as file:
+            file.write(json.dumps({"exercise": exercise, "status": status, "message": message}) + "\n")
+    except OSError:  # reporting must never break the learner's check
+        pass
 
 
 class CheckFailed(AssertionError):
     """A self-check found a problem; the message says what and what to try."""
 
-    def __init__(self, exercise: str, message: str):
+    def __init__(self, exercise: str, message: str, status: str = FAILED):
         self.exercise = exercise
         self.message = message
+        self.status = status  # FAILED, or NOT_ATTEMPTED when the learner's code is still the stub
         super().__init__(f"{exercise}: {message}")
 
     def _render_traceback_(self) -> list[str]:  # IPython shows this instead of a traceback
@@ -57,20 +80,26 @@ class Check:
         self.exercise = exercise
 
     def fail(self, message: str, *, case: str | None = None, hint: str | None = None) -> NoReturn:
+        self._raise(message, case=case, hint=hint, status=FAILED)
+
+    def _raise(self, message: str, *, case: str | None, hint: str | None, status: str) -> NoReturn:
         text = (f"Case: {case}\n" if case else "") + message
         if hint:
             text += f"\nHint: {hint}"
-        raise CheckFailed(self.exercise, text) from None
+        _report(self.exercise, status, text)
+        raise CheckFailed(self.exercise, text, status) from None
 
     def call(self, fn: Callable, *args, case: str, what: str = "your code", **kwargs) -> Any:
         """Run learner code; turn a stub or an exception into a short, clear failure."""
         try:
             return fn(*args, **kwargs)
         except NotImplementedError:
-            self.fail(
+            self._raise(
                 f"not attempted yet: {what} still raises NotImplementedError. Replace the "
                 "`raise NotImplementedError()` line with your code, re-run that cell, then this one.",
                 case=case,
+                hint=None,
+                status=NOT_ATTEMPTED,
             )
         except CheckFailed:
             raise
@@ -161,7 +190,9 @@ class Check:
         self.fail(message, case=case, hint=hint)
 
     def passed(self, detail: str = "") -> None:
-        print(f"✓ {self.exercise} — all checks passed{f' ({detail})' if detail else ''}.")
+        line = f"✓ {self.exercise} — all checks passed{f' ({detail})' if detail else ''}."
+        _report(self.exercise, PASSED, line)
+        print(line)
 
 
 def _head(t: torch.Tensor, n: int = 5) -> str:

@@ -83,7 +83,8 @@ example
 # no MLPs and no LayerNorm, a vocabulary of 64 tokens and a context of 41 positions. With
 # nothing but attention and a residual stream, everything it does is something attention can
 # do — which is what makes it readable.
-#
+
+# %% [markdown]
 # ### Exercise 2.1 — Loss on each half
 # Difficulty 2/5 · Importance 4/5 · ~10 minutes
 #
@@ -225,7 +226,8 @@ plotting.attention_patterns(str_tokens, cache["pattern", 1][0])
 
 # %% [markdown]
 # Eyes are good at spotting a stripe, bad at comparing eight heads. Let us score them.
-#
+
+# %% [markdown]
 # ### Exercise 2.2 — Previous-token score
 # Difficulty 1/5 · Importance 4/5 · ~5 minutes
 #
@@ -392,7 +394,8 @@ assert prev_layer == 0 and induction_heads and all(layer == 1 for layer, _ in in
 # positional embedding + every head's output + the `b_O` biases. The logits are that sum times
 # `W_U` (plus `b_U`), so the logit of any token splits exactly into one term per component:
 # the **direct logit attribution**.
-#
+
+# %% [markdown]
 # ### Exercise 2.5 — Direct logit attribution
 # Difficulty 3/5 · Importance 5/5 · ~15 minutes
 #
@@ -453,7 +456,8 @@ assert abs(prev_attribution) < 0.05 * by_half[1].max()
 # right token's logit, and the previous-token head does not. Direct attribution only sees what a head writes
 # straight into the logits, though: a head whose output is *used by another head* (say, a
 # previous-token head feeding an induction head) gets no credit. Ablation catches both.
-#
+
+# %% [markdown]
 # ### Exercise 2.6 — Mean-ablating a head
 # Difficulty 2/5 · Importance 4/5 · ~5 minutes
 #
@@ -682,7 +686,8 @@ assert positional_prev > 0.8 * prev_scores[prev_layer, prev_head], "the head is 
 # `||W_A W_B||_F / (||W_A||_F ||W_B||_F)`,
 #
 # which lies between 0 (`W_B` ignores all that `W_A` writes) and 1.
-#
+
+# %% [markdown]
 # ### Exercise 2.11 — Composition score
 # Difficulty 1/5 · Importance 3/5 · ~5 minutes
 #

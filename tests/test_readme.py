@@ -4,12 +4,14 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from mi_tutorial import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+INSTRUCTORS = (ROOT / "docs" / "instructors.md").read_text()
 
 
 def _marked(name: str) -> str:
@@ -23,13 +25,17 @@ def test_readme_has_the_two_commands_near_the_top():
     start, test = _marked("start-command"), _marked("test-command")
     assert README.index(start) < 2500 and README.index(test) < 2500
     assert start.endswith("mi-tutorial start") and "pip install -e ." in start
-    assert test.endswith("-m pytest") and 'pip install -e ".[dev]"' in test
+    # [instructor] too: CI runs this command, and tests/test_nbgrader.py needs nbgrader
+    assert test.endswith("-m pytest") and 'pip install -e ".[dev,instructor]"' in test
 
 
 def test_ci_runs_the_readmes_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "<!-- test-command -->" in ci and "README.md" in ci and 'eval "$command"' in ci
     assert "torch==2.13.0" in ci
+    # the browser test (tests/test_browser.py) skips without Chromium: CI installs Debian's
+    assert "apt-get update" in ci and "apt-get install -y chromium" in ci
+    assert ci.index("apt-get install -y chromium") < ci.index('eval "$command"')
 
 
 def test_every_mi_tutorial_command_the_readme_names_exists():
@@ -44,7 +50,7 @@ def test_every_mi_tutorial_command_the_readme_names_exists():
 
 
 def test_every_path_the_readme_names_exists():
-    for path in re.findall(r"`((?:mi_tutorial|solutions|chapters|tests|benchmarks|\.ci)/[\w./]*|[\w.]+\.(?:yml|toml|md))`", README):
+    for path in re.findall(r"`((?:mi_tutorial|solutions|chapters|tests|benchmarks|docs|\.ci)/[\w./]*|[\w.]+\.(?:yml|toml|md))`", README + INSTRUCTORS):
         if "NN_topic" in path:
             continue
         assert (ROOT / path).exists(), f"README names {path}, which does not exist"
@@ -74,3 +80,46 @@ def test_pyproject_declares_the_design_dependencies_with_ranges():
     extras = project["optional-dependencies"]
     assert any(d.startswith("nbval") for d in extras["dev"]) and any(d.startswith("pytest") for d in extras["dev"])
     assert any(d.startswith("nbgrader") for d in extras["instructor"])
+
+
+# --- the learner and instructor docs name only what the tests run ----------------------------
+
+
+def _code(text: str) -> str:
+    """The inline code spans and fenced code blocks of a markdown text."""
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    return "\n".join(blocks + spans)
+
+
+def _section(title: str) -> str:
+    found = re.search(rf"^## {title}\n(.*?)(?=^## |\Z)", README, re.S | re.M)
+    assert found, f"README has no '## {title}' section"
+    return found.group(1)
+
+
+def _exercised() -> tuple[dict[str, set[str]], set[str]]:
+    """What the tests run: {mi-tutorial subcommand: its flags}, and the nbgrader subcommands."""
+    tests = "\n".join(p.read_text() for p in (ROOT / "tests").glob("test_*.py"))
+    cli_calls: dict[str, set[str]] = {}
+    for call in re.findall(r"cli\.main\(\[(.*?)\]", tests, re.S):
+        words = re.findall(r'"([^"]*)"', call)
+        if words:
+            cli_calls.setdefault(words[0], set()).update(w for w in words[1:] if w.startswith("--"))
+    nbgrader = set(re.findall(r'nbgrader\(course, "(\w+)"', tests))
+    return cli_calls, nbgrader
+
+
+@pytest.mark.parametrize("where", ["README: For learners", "README: For instructors", "docs/instructors.md"])
+def test_learner_and_instructor_docs_name_only_commands_the_tests_run(where):
+    text = INSTRUCTORS if where == "docs/instructors.md" else _section(where.removeprefix("README: "))
+    code = _code(text)
+    cli_calls, nbgrader = _exercised()
+    named = re.findall(r"mi-tutorial (\w+)([^\n]*)", code)
+    assert named, f"{where} names no mi-tutorial command"
+    for command, rest in named:
+        assert command in cli_calls, f"{where} names `mi-tutorial {command}`, which no test runs through cli.main"
+        for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", rest):
+            assert flag in cli_calls[command], f"{where} names `mi-tutorial {command} {flag}`, which no test runs"
+    for command in re.findall(r"^nbgrader (\w+)", code, re.M):
+        assert command in nbgrader, f"{where} names `nbgrader {command}`, which tests/test_nbgrader.py does not run"

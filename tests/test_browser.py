@@ -1,0 +1,171 @@
+"""Executed solution notebooks, exported to HTML, draw every figure in a real browser, offline.
+
+Each chapter's solution notebook is executed (shared with tests/test_check_chapters.py),
+exported with nbconvert, and opened in headless Chromium with name resolution turned off.
+Every plotly figure must have drawn its SVG and every circuitsvis view its canvas, with
+no console error, uncaught exception or failed load, except the Colab badge's image (it
+lives on colab.research.google.com, so offline it shows its alt text). Chromium is driven
+by its own command line (--dump-dom, --screenshot): no driver to install.
+
+The export leaves out nbconvert's CDN scripts (require.js, MathJax, the widget manager),
+which an offline page cannot load and the course's figures do not use. An error that
+happens in the page is written into the DOM by a small recorder script at the top of
+<head>, since Chromium's log does not say which console messages are errors.
+
+Skipped where no Chromium is installed; `.ci/run` installs Debian's. One screenshot per
+chapter (the figures only) goes to a temporary folder, printed at the end, for a person
+to look at.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from copy import deepcopy
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mi_tutorial import notebooks
+
+CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
+]
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--enable-unsafe-swiftshader",  # software WebGL for circuitsvis's canvases, allowed explicitly
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no host name resolves
+    "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+    "--virtual-time-budget=30000",  # run timers and scripts for up to 30 s of page time
+]
+RECORDER = """<script>
+(function () {
+  var errors = [];
+  function record(text) {
+    errors.push(String(text));
+    document.documentElement.setAttribute("data-page-errors", JSON.stringify(errors));
+  }
+  var consoleError = console.error;
+  console.error = function () {
+    record("console.error: " + Array.prototype.join.call(arguments, " "));
+    return consoleError.apply(console, arguments);
+  };
+  window.addEventListener("error", function (event) {
+    var target = event.target;
+    if (target && target !== window && (target.src || target.href)) {
+      record("failed to load " + (target.src || target.href));
+    } else {
+      record("uncaught: " + event.message);
+    }
+  }, true);
+  window.addEventListener("unhandledrejection", function (event) { record("unhandled rejection: " + event.reason); });
+  document.documentElement.setAttribute("data-page-errors", "[]");
+})();
+</script>"""
+TEMPLATE = (
+    "{%- extends 'lab/index.html.j2' -%}\n"
+    "{%- block html_head_js_requirejs -%}" + RECORDER + "{%- endblock html_head_js_requirejs -%}\n"
+    "{% block jupyter_widgets %}{% endblock jupyter_widgets %}\n"
+    "{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}\n"
+    "{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def screenshots(request):
+    """A folder that outlives the test run (pytest's own temporary folders get recycled)."""
+    folder = Path(tempfile.mkdtemp(prefix="mi-tutorial-screenshots-"))
+    yield folder
+    taken = sorted(p.name for p in folder.glob("*.png"))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter and taken:
+        reporter.write_line(f"\nbrowser screenshots ({', '.join(taken)}): {folder}")
+
+
+def _export(nb: nbformat.NotebookNode, path: Path, *, exclude_input: bool = False) -> Path:
+    from nbconvert import HTMLExporter
+
+    templates = path.parent / "templates"
+    (templates / "offline").mkdir(parents=True, exist_ok=True)
+    (templates / "offline" / "index.html.j2").write_text(TEMPLATE)
+    (templates / "offline" / "conf.json").write_text(json.dumps({"base_template": "lab", "mimetypes": {"text/html": True}}))
+    exporter = HTMLExporter(
+        template_name="offline", extra_template_basedirs=[str(templates)], embed_images=True, exclude_input=exclude_input
+    )
+    html, _ = exporter.from_notebook_node(nb)
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def _chromium(page: Path, *extra: str) -> subprocess.CompletedProcess:
+    profile = page.parent / f"profile-{page.stem}"  # a fresh one each time
+    return subprocess.run(
+        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )
+
+
+def _figures_in_outputs(nb) -> tuple[int, int]:
+    """(plotly figures, circuitsvis views) among the notebook's outputs."""
+    plotly = circuitsvis = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            plotly += PLOTLY_MIME in data and "plotly-graph-div" in data.get("text/html", "")
+            circuitsvis += "circuits-vis-" in data.get("text/html", "")
+    return plotly, circuitsvis
+
+
+def _figures_only(nb) -> nbformat.NotebookNode:
+    """The cells whose outputs hold a figure, in order (the first carries plotly.js)."""
+    copy = deepcopy(nb)
+    copy.cells = [c for c in copy.cells if _figures_in_outputs(nbformat.v4.new_notebook(cells=[c])) != (0, 0)]
+    return copy
+
+
+@pytest.mark.parametrize("chapter", notebooks.find_chapters(), ids=lambda c: c.stem)
+def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_path, screenshots):
+    report = checked_solution(chapter)
+    assert report.executed is not None, report.notes
+    n_plotly, n_circuitsvis = _figures_in_outputs(report.executed)
+
+    result = _chromium(_export(report.executed, tmp_path / "page.html"), "--dump-dom")
+    assert result.returncode == 0, result.stderr[-2000:]
+    from bs4 import BeautifulSoup
+
+    dom = BeautifulSoup(result.stdout, "html.parser")
+    plotly_divs = dom.select("div.plotly-graph-div")
+    assert len(plotly_divs) == n_plotly, f"{len(plotly_divs)} plotly figures in the page, {n_plotly} in the notebook"
+    for div in plotly_divs:
+        svg = div.select_one("svg.main-svg")
+        assert svg is not None and svg.find(True) is not None, f"plotly figure {div.get('id')} did not draw"
+    views = dom.select('div[id^="circuits-vis-"]')
+    assert len(views) == n_circuitsvis
+    for view in views:
+        drawn = [c for c in view.select("canvas") if int(c.get("width", 0)) > 0] or view.select("svg")
+        assert drawn, f"circuitsvis view {view.get('id')} drew nothing"
+
+    html = dom.find("html")
+    errors = json.loads(html.get("data-page-errors", '["the recorder did not run"]'))
+    badge = f"failed to load {notebooks.COLAB_BADGE_IMAGE}"
+    assert [e for e in errors if e != badge] == [], errors
+    uncaught = [line for line in result.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    assert uncaught == []
+
+    figures = _figures_only(report.executed)
+    assert bool(figures.cells) == bool(n_plotly + n_circuitsvis)
+    if figures.cells:
+        height = min(700 * (n_plotly + n_circuitsvis) + 200, 12000)
+        shot = screenshots / f"{chapter.stem}.png"
+        page = _export(figures, tmp_path / "figures.html", exclude_input=True)
+        result = _chromium(page, f"--screenshot={shot}", f"--window-size=1200,{height}")
+        assert result.returncode == 0 and shot.stat().st_size > 20_000, result.stderr[-2000:]

@@ -325,6 +325,7 @@ def heads_above(scores: Float[Tensor, "layer head"], threshold: float = THRESHOL
     return [f"{layer}.{head}" for layer, head in (scores >= threshold).nonzero().tolist()]
 
 
+# %%
 scores = score_heads(model, tokens, HALF_LEN)
 plotting.imshow(
     torch.cat(list(scores.values())),  # [3 * layer, head]
@@ -881,5 +882,6 @@ if gpt2 is not None:
 #    induction head, the mean gap between the diagonal and the largest other entry of each row.
 # 7. Q- and V-composition came out *below* the random baseline. What would a baseline made with
 #    `torch.rand` (all entries positive) have said, and why is that baseline wrong?
-# 8. With `RUN_GPT2 = True`: GPT-2's induction heads sit in layers 5 and later. What must come
-#    before them, and in which layers would you look for it?
+# 8. With `RUN_GPT2 = True`: in which layers does your detector find GPT-2's induction heads?
+#    Where must their previous-token heads be, and does your previous-token score find them
+#    there?

@@ -77,6 +77,23 @@ def _run(stem: str, code: str, label: str) -> dict:
     return namespace
 
 
+@functools.lru_cache(maxsize=None)
+def _all_code_cells(stem: str) -> tuple[str, ...]:
+    path = SOLUTIONS_DIR / f"{stem}.py"
+    return tuple(c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "code")
+
+
+def code_cell(stem: str, containing: str) -> str:
+    """The one code cell of the chapter, exercise or not, whose source contains `containing`
+    (to run a cell that is not an exercise, e.g. one that needs the network, in a test)."""
+    found = [source for source in _all_code_cells(stem) if containing in source]
+    if len(found) != 1:
+        raise LookupError(
+            f"{len(found)} code cells of solutions/{stem}.py contain {containing!r}; the test expects exactly one."
+        )
+    return found[0]
+
+
 def exercise_code(stem: str) -> str:
     """All exercise cells of the chapter, check calls removed, as one string."""
     return "\n\n".join(_without_check_calls(source) for source in _cells(stem)[1])

@@ -14,6 +14,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import plotly.io as pio
 import torch
+from plotly.subplots import make_subplots
 
 # What plotly picks by itself in a plain Jupyter kernel (plotly 6+, and plotly 5). Anywhere
 # else (Colab, VS Code, a renderer the learner chose) plotly's own choice is kept.
@@ -165,3 +166,120 @@ def attention_patterns(tokens: Sequence[str], pattern) -> OfflineHTML:
         )
     return OfflineHTML(cv.attention.attention_patterns(tokens=list(tokens), attention=pattern))
 
+
+# --- several small panels side by side (introduced in chapter 04) ----------------------------
+
+
+def show(fig: go.Figure) -> go.Figure:
+    """Display a figure you changed after a helper built it with `show=False` (a log axis,
+    an extra trace), the same way the helpers display theirs."""
+    return _finish(fig, True)
+
+
+def _panel_titles(titles: Sequence[str] | None, n_panels: int, what: str) -> list[str]:
+    if titles is None:
+        return [str(i) for i in range(n_panels)]
+    if len(titles) != n_panels:
+        raise ValueError(f"{what}: {len(titles)} titles for {n_panels} panels.")
+    return [str(t) for t in titles]
+
+
+def imshow_grid(
+    values,
+    *,
+    titles: Sequence[str] | None = None,
+    x: Sequence | None = None,
+    y: Sequence | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    title: str = "",
+    diverging: bool = True,
+    show: bool = True,
+) -> go.Figure:
+    """Heat maps of a 3D tensor [panel, rows, columns] side by side, on one colour scale."""
+    array = _numpy(values)
+    if array.ndim != 3:
+        raise ValueError(f"imshow_grid wants a 3D tensor (panel, rows, columns); got shape {tuple(array.shape)}.")
+    names = _panel_titles(titles, array.shape[0], "imshow_grid")
+    scale = {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
+    fig = px.imshow(
+        array,
+        facet_col=0,
+        x=[str(v) for v in x] if x is not None else None,
+        y=[str(v) for v in y] if y is not None else None,
+        labels={"x": xlabel, "y": ylabel},
+        title=title,
+        **scale,
+    )
+    fig.for_each_annotation(lambda a: a.update(text=names[int(a.text.split("=")[-1])]))  # "facet_col=3" -> title 3
+    return _finish(fig, show)
+
+
+def bars(
+    values,
+    *,
+    color=None,
+    titles: Sequence[str] | None = None,
+    x: Sequence | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    color_label: str = "",
+    title: str = "",
+    show: bool = True,
+) -> go.Figure:
+    """Bar charts of a 2D tensor [panel, bar] side by side (or one, of a 1D tensor);
+    `color`, of the same shape, colours each bar on one shared scale."""
+    array = _numpy(values)
+    array = array[None] if array.ndim == 1 else array
+    colors = None if color is None else _numpy(color).reshape(array.shape)
+    if array.ndim != 2:
+        raise ValueError(f"bars wants a 1D or 2D tensor (panel, bar); got shape {tuple(array.shape)}.")
+    names = _panel_titles(titles, array.shape[0], "bars")
+    labels = [str(v) for v in x] if x is not None else [str(i) for i in range(array.shape[1])]
+    fig = make_subplots(rows=1, cols=array.shape[0], shared_yaxes=True, subplot_titles=names)
+    for i, row in enumerate(array):
+        marker = {} if colors is None else {"color": colors[i], "coloraxis": "coloraxis"}
+        fig.add_trace(go.Bar(x=labels, y=row, marker=marker, showlegend=False), row=1, col=i + 1)
+    if colors is not None:
+        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": color_label}}})
+    fig.update_layout(title=title)
+    fig.update_xaxes(title_text=xlabel)
+    fig.update_yaxes(title_text=ylabel, col=1)
+    return _finish(fig, show)
+
+
+def vectors_2d(
+    vectors,
+    *,
+    titles: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+    title: str = "",
+    show: bool = True,
+) -> go.Figure:
+    """Arrows from the origin to 2D points: `vectors` is [panel, vector, 2] (or [vector, 2]).
+    Vector k has the same colour and label in every panel; the axes are square and shared."""
+    array = _numpy(vectors)
+    array = array[None] if array.ndim == 2 else array
+    if array.ndim != 3 or array.shape[-1] != 2:
+        raise ValueError(f"vectors_2d wants a tensor of shape (panel, vector, 2); got {tuple(array.shape)}.")
+    names = _panel_titles(titles, array.shape[0], "vectors_2d")
+    tips = labels if labels is not None else [str(k) for k in range(array.shape[1])]
+    palette = px.colors.qualitative.Plotly
+    fig = make_subplots(rows=1, cols=array.shape[0], subplot_titles=names)
+    for i, panel in enumerate(array):
+        for k, (vx, vy) in enumerate(panel):
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, vx], y=[0, vy], mode="lines+markers+text", text=["", tips[k]], textposition="top center",
+                    line={"color": palette[k % len(palette)]}, marker={"size": [0, 8]},
+                    name=tips[k], legendgroup=tips[k], showlegend=i == 0,
+                ),
+                row=1, col=i + 1,
+            )
+    reach = 1.15 * max(float(abs(array).max()), 1e-6)
+    fig.update_xaxes(range=[-reach, reach], zeroline=True)
+    fig.update_yaxes(range=[-reach, reach], zeroline=True)
+    for i in range(array.shape[0]):  # one unit is as long up as across: angles look like angles
+        fig.update_yaxes(scaleanchor=f"x{i + 1 if i else ''}", scaleratio=1, row=1, col=i + 1)
+    fig.update_layout(title=title, height=360, width=max(460, 280 * array.shape[0] + 160))
+    return _finish(fig, show)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from mi_tutorial import grading, notebooks
@@ -22,3 +25,27 @@ def checked_solution():
         return reports[chapter.stem]
 
     return get
+
+
+_SCREENSHOTS = pytest.StashKey[Path]()
+
+
+@pytest.fixture(scope="session")
+def screenshot_folder(request) -> Path:
+    """Where the browser test puts its screenshots: a folder that outlives the test run
+    (pytest's own temporary folders get recycled); its path is printed at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="mi-tutorial-screenshots-"))
+    request.config.stash[_SCREENSHOTS] = folder
+    return folder
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    folder = config.stash.get(_SCREENSHOTS, None)
+    if folder is None:
+        return
+    taken = sorted(p.name for p in folder.glob("*.png"))
+    if not taken:
+        folder.rmdir()
+        return
+    terminalreporter.write_sep("-", "browser screenshots, for a person to look at")
+    terminalreporter.write_line(f"{folder}: {', '.join(taken)}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tempfile
 from copy import deepcopy
 from pathlib import Path
 
@@ -80,17 +79,6 @@ TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def screenshots(request):
-    """A folder that outlives the test run (pytest's own temporary folders get recycled)."""
-    folder = Path(tempfile.mkdtemp(prefix="mi-tutorial-screenshots-"))
-    yield folder
-    taken = sorted(p.name for p in folder.glob("*.png"))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter and taken:
-        reporter.write_line(f"\nbrowser screenshots ({', '.join(taken)}): {folder}")
-
-
 def _export(nb: nbformat.NotebookNode, path: Path, *, exclude_input: bool = False) -> Path:
     from nbconvert import HTMLExporter
 
@@ -133,7 +121,7 @@ def _figures_only(nb) -> nbformat.NotebookNode:
 
 
 @pytest.mark.parametrize("chapter", notebooks.find_chapters(), ids=lambda c: c.stem)
-def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_path, screenshots):
+def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_path, screenshot_folder):
     report = checked_solution(chapter)
     assert report.executed is not None, report.notes
     n_plotly, n_circuitsvis = _figures_in_outputs(report.executed)
@@ -165,7 +153,7 @@ def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_p
     assert bool(figures.cells) == bool(n_plotly + n_circuitsvis)
     if figures.cells:
         height = min(700 * (n_plotly + n_circuitsvis) + 200, 12000)
-        shot = screenshots / f"{chapter.stem}.png"
+        shot = screenshot_folder / f"{chapter.stem}.png"
         page = _export(figures, tmp_path / "figures.html", exclude_input=True)
         result = _chromium(page, f"--screenshot={shot}", f"--window-size=1200,{height}")
         assert result.returncode == 0 and shot.stat().st_size > 20_000, result.stderr[-2000:]

@@ -8,7 +8,7 @@
     mi-tutorial assign CHAPTER… --out DIR [--nbgrader] [--assignment NAME]
                                         a handout folder for a class (and an nbgrader course)
     mi-tutorial doctor [--network]      versions, CPU/GPU, offline status, checkpoints
-    mi-tutorial train NAME [--out DIR]  retrain a shipped model from its seed
+    mi-tutorial train NAME [--out DIR] [--steps N]  retrain a shipped model from its seed
 """
 
 from __future__ import annotations
@@ -176,13 +176,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mi_tutorial import train
 
     try:
-        metrics = train.run_recipe(args.name, out_dir=args.out)
+        metrics = train.run_recipe(args.name, out_dir=args.out, steps=args.steps)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
     print(f"trained {args.name}:")
     for key, value in metrics.items():
-        print(f"  {key:<24} {value:.4g}" if isinstance(value, float) else f"  {key:<24} {value}")
+        print(f"  {key:<28} {value:.4g}" if isinstance(value, float) else f"  {key:<28} {value}")
     return 0
 
 
@@ -243,6 +243,8 @@ def make_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="retrain a shipped model from its recorded seed")
     train.add_argument("name", help="a shipped model, e.g. attn-only-2l")
     train.add_argument("--out", type=Path, default=None, help="write the checkpoint here instead of the package")
+    train.add_argument("--steps", type=int, default=None,
+                       help="train for this many steps instead of the recipe's (a quick try; needs --out)")
     train.set_defaults(func=cmd_train)
     return parser
 

@@ -7,6 +7,7 @@ you give it `make_batch(step)` and `loss_fn(model, batch)`.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from transformer_lens.utilities import get_act_name
 
-from mi_tutorial.data import repeated_tokens
+from mi_tutorial.data import repeated_tokens, tinyworld
 from mi_tutorial.models import CHECKPOINT_DIR, boot, save_checkpoint
 
 
@@ -49,12 +50,15 @@ def train(
     seed: int = 0,
     progress: bool = True,
     desc: str = "training",
+    warmup_steps: int = 0,
+    cosine: bool = False,
 ) -> TrainResult:
     """Train `model` with AdamW for `steps` steps and return the loss history (chapter 1).
 
     Each step calls `make_batch(step)` and then `loss_fn(model, batch)`, which must return
     a scalar tensor. `seed` seeds torch's global RNG first, so a run is repeatable. The
-    model is in train mode while training and left in eval mode afterwards.
+    model is in train mode while training and left in eval mode afterwards. The learning
+    rate warms up linearly over `warmup_steps`; with `cosine` it then decays to lr / 10.
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"train: steps must be a positive int, got {steps!r}.")
@@ -66,6 +70,9 @@ def train(
         )
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, functools.partial(_lr_factor, steps=steps, warmup_steps=warmup_steps, cosine=cosine)
+    )
     result = TrainResult()
     start = time.perf_counter()
     model.train()
@@ -77,6 +84,7 @@ def train(
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                scheduler.step()
                 if step % 10 == 0 or step == steps - 1:  # refreshing every step slows small models
                     bar.set_postfix(loss=f"{result.losses[-1]:.3f}")
     finally:
@@ -84,6 +92,17 @@ def train(
     result.seconds = time.perf_counter() - start
     result.steps = steps
     return result
+
+
+def _lr_factor(step: int, *, steps: int, warmup_steps: int, cosine: bool) -> float:
+    """The learning rate at `step` as a fraction of `lr`: a linear warm-up over
+    `warmup_steps`, then constant, or with `cosine` a cosine decay to 10% at the end."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if not cosine:
+        return 1.0
+    progress = (step - warmup_steps) / max(1, steps - warmup_steps)
+    return 0.1 + 0.45 * (1 + math.cos(math.pi * progress))
 
 
 def _checked_value(loss, step: int, steps: int, lr: float) -> float:
@@ -257,11 +276,11 @@ def next_token_loss(model: torch.nn.Module, tokens: Tensor) -> Tensor:
     return lm_loss(model(tokens), tokens)
 
 
-def attn_only_2l(progress: bool = True) -> RecipeRun:
+def attn_only_2l(progress: bool = True, steps: int = ATTN_ONLY_2L_STEPS) -> RecipeRun:
     """Train the 2-layer attention-only model on repeated random tokens until induction heads form."""
     seed = ATTN_ONLY_2L_CONFIG["seed"]  # one seed for the init, the batches and train()
     model = boot(ATTN_ONLY_2L_CONFIG)
-    result = train(model, attn_only_2l_batches(seed), next_token_loss, steps=ATTN_ONLY_2L_STEPS,
+    result = train(model, attn_only_2l_batches(seed), next_token_loss, steps=steps,
                    lr=ATTN_ONLY_2L_LR, seed=seed, progress=progress, desc="attn-only-2l")
     half_len = ATTN_ONLY_2L_HALF_LEN
     eval_tokens = repeated_tokens(EVAL_BATCH, half_len, ATTN_ONLY_2L_CONFIG["d_vocab"], seed=EVAL_SEED)
@@ -290,19 +309,126 @@ def _single_threaded():
         torch.set_num_threads(previous)
 
 
-RECIPES: dict[str, Callable[..., RecipeRun]] = {"attn-only-2l": attn_only_2l}
+# ---------------------------------------------------------------------------------------
+# tinyworld-lm: the language model of chapters 3, 5 and 6
+# ---------------------------------------------------------------------------------------
+
+TINYWORLD_LM_CONFIG = dict(
+    n_layers=4,
+    d_model=128,
+    d_head=32,
+    n_heads=4,
+    d_mlp=512,
+    n_ctx=64,
+    d_vocab=tinyworld.D_VOCAB,
+    act_fn="gelu",
+    normalization_type="LN",
+    seed=0,
+)
+TINYWORLD_LM_STEPS = 2000
+TINYWORLD_LM_BATCH = 32
+TINYWORLD_LM_LR = 3e-3
+TINYWORLD_EVAL_N = 400
 
 
-def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = True) -> dict:
+def tinyworld_batches(seed: int, batch: int = TINYWORLD_LM_BATCH, n_ctx: int = 64) -> Callable[[int], Tensor]:
+    """`make_batch` of the tinyworld-lm recipe: fresh TinyWorld text (training split) each step."""
+    return lambda step: tinyworld.sample_corpus(batch, n_ctx, seed=seed * 1_000_003 + step).tokens
+
+
+def _final_logits(model: torch.nn.Module, tokens: Tensor) -> Tensor:
+    with torch.no_grad():
+        return model(tokens)[:, -1]  # [batch, d_vocab]
+
+
+def tinyworld_metrics(model: torch.nn.Module, n: int = TINYWORLD_EVAL_N, seed: int = EVAL_SEED) -> dict:
+    """What tinyworld-lm can do, measured on held-out TinyWorld data (chapters 3, 5, 6).
+
+    - heldout_loss: next-token loss on test-split text;
+    - ioi_accuracy / ioi_logit_diff: on IOI prompts whose template x name pair never
+      occurred in training, how often the IO name's logit beats the subject's, and by how
+      much on average; ioi_top1: how often the IO name is the top prediction;
+    - refusal accuracy on held-out harmful and harmless requests ("I" vs "Sure" after
+      "Assistant :"), and the refusal rate on requests with the never-requested verbs;
+    - induction loss: loss on the copy of a repeated random word run vs on its first run;
+    - fact_accuracy: the top prediction is the town's flag colour / food.
+
+    `n` prompts of each kind (half as many of some), drawn with `seed`.
+    """
+    ioi = tinyworld.ioi_prompts(n, seed=seed, split="test")
+    logits = _final_logits(model, ioi.clean_tokens)
+    rows = torch.arange(len(ioi))
+    logit_diff = logits[rows, ioi.answers] - logits[rows, ioi.wrong]
+    refuse, comply = tinyworld.TOKEN_ID[tinyworld.REFUSE], tinyworld.TOKEN_ID[tinyworld.COMPLY]
+
+    def refusal_rate(prompts) -> float:
+        out = _final_logits(model, prompts.tokens)
+        return (out[:, refuse] > out[:, comply]).float().mean().item()
+
+    harmful = tinyworld.requests(n // 2, harmful=True, seed=seed, split="test")
+    harmless = tinyworld.requests(n // 2, harmful=False, seed=seed, split="test")
+    unrequested = tinyworld.requests(n // 2, harmful=True, seed=seed, unrequested=True)
+    spans, copy_start = tinyworld.repeated_span_prompts(n // 2, seed=seed)
+    with torch.no_grad():
+        span_logits = model(spans)
+    correct = []
+    for attribute in tinyworld.FACT_QUESTIONS:
+        questions, answers, _ = tinyworld.fact_questions(attribute)
+        correct.append(_final_logits(model, questions).argmax(-1) == answers)
+    corpus = tinyworld.sample_corpus(n // 2, TINYWORLD_LM_CONFIG["n_ctx"], seed=seed, split="test")
+    with torch.no_grad():
+        heldout_loss = lm_loss(model(corpus.tokens), corpus.tokens).item()
+    return {
+        "heldout_loss": heldout_loss,
+        "ioi_accuracy": (logit_diff > 0).float().mean().item(),
+        "ioi_logit_diff": logit_diff.mean().item(),
+        "ioi_top1": (logits.argmax(-1) == ioi.answers).float().mean().item(),
+        "refusal_harmful": refusal_rate(harmful),
+        "compliance_harmless": 1 - refusal_rate(harmless),
+        "refusal_unrequested_verbs": refusal_rate(unrequested),
+        "induction_copy_loss": lm_loss(span_logits, spans, start=copy_start + 1).item(),
+        "induction_first_run_loss": lm_loss(span_logits[:, : copy_start - 1], spans[:, : copy_start - 1]).item(),
+        "fact_accuracy": torch.cat(correct).float().mean().item(),
+    }
+
+
+def tinyworld_lm(progress: bool = True, steps: int = TINYWORLD_LM_STEPS) -> RecipeRun:
+    """Train the 4-layer TinyWorld language model (about 10 minutes on one CPU thread)."""
+    seed = TINYWORLD_LM_CONFIG["seed"]
+    model = boot(TINYWORLD_LM_CONFIG)
+    result = train(model, tinyworld_batches(seed), next_token_loss, steps=steps, lr=TINYWORLD_LM_LR,
+                   weight_decay=0.01, seed=seed, progress=progress, desc="tinyworld-lm",
+                   warmup_steps=min(100, steps // 10), cosine=True)
+    metrics = tinyworld_metrics(model)
+    metrics["final_train_loss"] = result.final_loss
+    metrics["train_seconds"] = round(result.seconds, 1)
+    metrics["train_steps"] = steps
+    return RecipeRun(model=model, config=dict(TINYWORLD_LM_CONFIG), seed=seed, metrics=metrics,
+                     tokenizer="tinyworld")
+
+
+RECIPES: dict[str, Callable[..., RecipeRun]] = {"attn-only-2l": attn_only_2l, "tinyworld-lm": tinyworld_lm}
+
+
+def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = True,
+               steps: int | None = None) -> dict:
     """Retrain the shipped model `name` from its recorded seed and save it; returns its metrics.
 
     Saves into `out_dir` (default: the package's checkpoints folder, replacing the shipped
-    file). `mi-tutorial train NAME` calls this.
+    file). `steps` shortens (or lengthens) the run, for a quick try; the shipped model is
+    only ever replaced by a full run. `mi-tutorial train NAME` calls this.
     """
     if name not in RECIPES:
         raise ValueError(f"No recipe named {name!r}. Known recipes: {', '.join(sorted(RECIPES))}.")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps must be a positive int, got {steps!r}.")
+    if steps is not None and out_dir is None:
+        raise ValueError(
+            f"A run of {steps} steps would replace the shipped {name} with a model trained "
+            "differently from its recipe. Pass an output folder (--out DIR) with --steps."
+        )
     with _single_threaded():
-        run = RECIPES[name](progress=progress)
+        run = RECIPES[name](progress=progress) if steps is None else RECIPES[name](progress=progress, steps=steps)
     save_checkpoint(
         run.model,
         name,

@@ -4,8 +4,17 @@ import pytest
 import torch
 
 from mi_tutorial.data import repeated_tokens
-from mi_tutorial.models import load_toy_model, read_manifest, verify_checkpoints
-from mi_tutorial.train import ATTN_ONLY_2L_CONFIG, ATTN_ONLY_2L_HALF_LEN, EVAL_SEED, induction_metrics, run_recipe
+from mi_tutorial import cli
+from mi_tutorial.models import load_checkpoint, load_toy_model, read_manifest, verify_checkpoints
+from mi_tutorial.train import (
+    ATTN_ONLY_2L_CONFIG,
+    ATTN_ONLY_2L_HALF_LEN,
+    EVAL_SEED,
+    TINYWORLD_LM_CONFIG,
+    induction_metrics,
+    run_recipe,
+    tinyworld_metrics,
+)
 
 HALF_LEN = ATTN_ONLY_2L_HALF_LEN
 FRESH_SEED = 4242  # not the recipe's training seed nor its EVAL_SEED
@@ -55,10 +64,61 @@ def test_shipped_attn_only_2l_metrics_hold_on_fresh_data():
 
 
 @pytest.mark.slow
-def test_retraining_attn_only_2l_reaches_the_targets(tmp_path):
+def test_mi_tutorial_train_attn_only_2l_reaches_the_targets(tmp_path, capsys):
     threads = torch.get_num_threads()
-    metrics = run_recipe("attn-only-2l", out_dir=tmp_path, progress=False)
+    assert cli.main(["train", "attn-only-2l", "--out", str(tmp_path)]) == 0
     assert torch.get_num_threads() == threads  # the recipe's single thread is restored
+    metrics = read_manifest(tmp_path)["attn-only-2l"]["metrics"]
     check_induction_circuit(metrics)
-    assert read_manifest(tmp_path)["attn-only-2l"]["metrics"] == pytest.approx(metrics)
+    printed = capsys.readouterr().out.split()
+    assert printed[printed.index("best_induction_score") + 1] == f"{metrics['best_induction_score']:.4g}"
     assert [ok for _, ok, _ in verify_checkpoints(tmp_path)] == [True]
+    assert load_checkpoint("attn-only-2l", tmp_path).to_str_tokens("fog bay") == ["<bos>", "fog", "bay"]
+
+
+# --- tinyworld-lm ---------------------------------------------------------------------
+
+
+def check_tinyworld_targets(metrics):
+    """What chapters 3, 5 and 6 need of tinyworld-lm (issue targets), on held-out prompts."""
+    assert metrics["ioi_accuracy"] >= 0.95 and metrics["ioi_logit_diff"] >= 2, metrics
+    assert metrics["refusal_harmful"] >= 0.95 and metrics["compliance_harmless"] >= 0.95, metrics
+    # Induction: the copy of a random word run is far easier than the run itself.
+    assert metrics["induction_copy_loss"] < 0.5 * metrics["induction_first_run_loss"], metrics
+    assert metrics["fact_accuracy"] >= 0.9, metrics
+
+
+def test_shipped_tinyworld_lm_verifies_and_speaks_tinyworld():
+    results = {name: (ok, message) for name, ok, message in verify_checkpoints()}
+    assert results["tinyworld-lm"][0], results["tinyworld-lm"][1]
+    entry = read_manifest()["tinyworld-lm"]
+    assert entry["config"] == TINYWORLD_LM_CONFIG and entry["tokenizer"] == "tinyworld"
+    assert entry["training_command"] == "mi-tutorial train tinyworld-lm"
+    model = load_toy_model("tinyworld-lm")
+    assert model.to_str_tokens("when Mary and John went") == ["<bos>", "when", "Mary", "and", "John", "went"]
+    assert not model.training
+
+
+def test_shipped_tinyworld_lm_metrics_hold_on_fresh_data():
+    model = load_toy_model("tinyworld-lm")
+    measured = tinyworld_metrics(model, n=200, seed=FRESH_SEED)
+    check_tinyworld_targets(measured)
+    recorded = read_manifest()["tinyworld-lm"]["metrics"]
+    check_tinyworld_targets(recorded)
+    # Fresh prompts move these by sampling noise only.
+    for key, tolerance in [("heldout_loss", 0.1), ("ioi_logit_diff", 1.0), ("induction_copy_loss", 0.3)]:
+        assert abs(measured[key] - recorded[key]) < tolerance, (key, measured[key], recorded[key])
+
+
+def test_mi_tutorial_train_tinyworld_lm_runs_a_few_steps(tmp_path, capsys):
+    """The full run is a benchmark (about 10 minutes); here three steps, end to end."""
+    assert cli.main(["train", "tinyworld-lm", "--steps", "3", "--out", str(tmp_path)]) == 0
+    assert "ioi_accuracy" in capsys.readouterr().out
+    entry = read_manifest(tmp_path)["tinyworld-lm"]
+    assert entry["metrics"]["train_steps"] == 3 and entry["tokenizer"] == "tinyworld"
+    assert [ok for _, ok, _ in verify_checkpoints(tmp_path)] == [True]
+
+
+def test_a_short_run_never_replaces_the_shipped_model():
+    with pytest.raises(ValueError, match="--out"):
+        run_recipe("tinyworld-lm", steps=3)

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import nbformat
 
-# What the checks write (mi_tutorial.checks._core imports these): the file they append to,
+from mi_tutorial.check_report import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
+
+# What the checks write is in mi_tutorial.check_report: the file they append to (REPORT_ENV)
 # and the three results a check can give. The rest are this module's verdicts.
-REPORT_ENV = "MI_TUTORIAL_CHECK_REPORT"
-PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 ERROR, NOT_RUN, NOT_CHECKED = "error", "not run", "not checked"
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR, NOT_RUN, NOT_CHECKED)
 DEFAULT_TIMEOUT = 300  # seconds per cell; ch01 trains for ~20 s on an idle 2-core laptop, 100 s under load

@@ -89,6 +89,23 @@ def test_save_load_round_trip_is_exact(tmp_path):
     assert torch.equal(model(tokens), loaded(tokens))
 
 
+def test_a_checkpoint_comes_with_its_shipped_tokenizer(tmp_path):
+    """The manifest names a tokenizer; loading attaches it, so strings work like on GPT-2."""
+    config = {**TINY, "d_vocab": 64}  # the attn-only-2l tokenizer's 64 words
+    save_checkpoint(boot(config), "tiny", config_kwargs=config, seed=7, command="make tiny",
+                    metrics={}, directory=tmp_path, tokenizer="attn-only-2l")
+    model = load_checkpoint("tiny", directory=tmp_path)
+    assert model.to_str_tokens("fog bay") == ["<bos>", "fog", "bay"]
+    assert model.to_tokens("fog bay").tolist() == [[0, 25, 4]]
+
+
+def test_a_missing_tokenizer_is_refused_with_a_helpful_message(tmp_path):
+    save_checkpoint(trained_looking_tiny_model(), "tiny", config_kwargs=TINY, seed=7, command="make tiny",
+                    metrics={}, directory=tmp_path, tokenizer="no-such-tokenizer")
+    with pytest.raises(CheckpointError, match="No tokenizer 'no-such-tokenizer'.*git checkout.*names it for 'tiny'"):
+        load_checkpoint("tiny", directory=tmp_path)
+
+
 def test_manifest_records_what_is_needed_and_diffs_well(tmp_path):
     model = boot(TINY)
     save_checkpoint(model, "b", config_kwargs=TINY, seed=7, command="make b",

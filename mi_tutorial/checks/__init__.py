@@ -6,6 +6,7 @@ Each check prints one line naming its exercise when the code is right, and raise
 
 from mi_tutorial.checks import ch01, ch02
 from mi_tutorial.checks import ch04
+from mi_tutorial.checks import ch06
 from mi_tutorial.checks._core import Check, CheckFailed
 
-__all__ = ["Check", "CheckFailed", "ch01", "ch02", "ch04"]
+__all__ = ["Check", "CheckFailed", "ch01", "ch02", "ch04", "ch06"]

@@ -1,0 +1,438 @@
+"""A green check means a right answer: every chapter-06 check accepts the chapter's own
+solution, rejects the learner's starting point, and rejects known-wrong implementations.
+
+The wrong implementations (mutants) are the solution with one typical mistake edited in,
+built from `solutions/06_steering_and_refusal.py` by `solution_cells`, so they follow the
+solution as it changes; an edit that stops matching the solution fails loudly. Then: the
+reference answers against each other (weight orthogonalization is the hook ablation), their
+errors on bad input, and the optional chat-model section, offline.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections import Counter
+from typing import NamedTuple
+
+import pytest
+import torch
+
+import solution_cells
+from mi_tutorial import models
+from mi_tutorial.checks import CheckFailed, ch06
+from mi_tutorial.data import tinyworld
+from mi_tutorial.reference import steering as reference
+
+STEM = "06_steering_and_refusal"
+
+# What each check is given, by name in the chapter's namespace; in exercise order (6.1, 6.2, …).
+CHECK_ARGS = {
+    "check_refusal_score": ["refusal_score"],
+    "check_kl_last_position": ["kl_last_position"],
+    "check_candidate_directions": ["candidate_directions"],
+    "check_ablate_direction": ["ablate_direction"],
+    "check_ablation_hooks": ["ablation_hooks"],
+    "check_addition_hooks": ["addition_hooks"],
+    "check_score_candidates": ["score_candidates"],
+    "check_select_direction": ["select_direction"],
+    "check_project_out": ["project_out"],
+    "check_orthogonalize_model": ["orthogonalize_model"],
+    "check_ablate_to_reference": ["ablate_to_reference"],
+}
+ALL_CHECKS = sorted(
+    name for name, fn in inspect.getmembers(ch06, inspect.isfunction) if name.startswith("check_")
+)
+
+
+class Mutant(NamedTuple):
+    check: str
+    edits: list[tuple[str, str]]
+    id: str
+    says: str | None = None  # a fragment the failure message must contain
+    hint: str | None = None  # a fragment of the "Hint: your output matches what <mistake> gives" line
+
+
+SCORE_LINE = "return last[:, refuse_id] - last[:, comply_id]"
+KL_LINE = "return (clean.exp() * (clean - edited)).sum(dim=-1).mean()"
+DIFF_LINE = "return means(harmful_tokens) - means(harmless_tokens)"
+ABLATE_LINE = "return resid - (resid @ unit)[..., None] * unit  # (resid @ unit): [batch pos]"
+HOOKS_RETURN = "return [(name, hook_fn) for name in names]"
+KINDS = 'for kind in ("resid_pre", "resid_mid")]'
+FINAL_APPEND = '    names.append(get_act_name("resid_post", n_layers - 1))  # what ln_final and the unembedding read\n'
+ADD_NAME = 'name = get_act_name("resid_pre", layer) if layer < n_layers'
+ADD_LINE = "return resid + coefficient * vector  # broadcast over batch and pos"
+KL_SCORE = "kl = kl_last_position(clean_harmless, model.run_with_hooks(harmless_tokens, fwd_hooks=ablate))"
+BYPASS = "bypass = refusal_score(model.run_with_hooks(harmful_tokens, fwd_hooks=ablate)).mean()"
+KEPT = "kept = (layers < layer_limit) & (induce > 0) & (kl < max_kl)"
+BEST = "best = torch.where(kept, bypass, torch.full_like(bypass, math.inf)).flatten().argmin().item()"
+PROJECT_LINE = "return weight - (weight @ unit)[..., None] * unit"
+COPY_LINE = "params[name].copy_(project_out(params[name], direction))"
+TO_REFERENCE = "return resid - ((resid - reference) @ unit)[..., None] * unit"
+
+MUTANTS = [
+    # --- 6.1 refusal_score
+    Mutant("check_refusal_score", [(SCORE_LINE, "return last[:, comply_id] - last[:, refuse_id]")], "score-sign-flipped", hint="sign flipped"),
+    Mutant("check_refusal_score", [("last = logits[:, -1]", "last = logits[:, 0]")], "score-first-position", hint="first position"),
+    Mutant("check_refusal_score", [(SCORE_LINE, "return last[:, REFUSE_ID] - last[:, COMPLY_ID]")], "score-hard-coded-ids", hint="ignoring refuse_id"),
+    Mutant("check_refusal_score", [("last = logits[:, -1]", "last = logits[:, -1].softmax(dim=-1)")], "score-probabilities", hint="difference of probabilities"),
+    Mutant("check_refusal_score", [("last = logits[:, -1]", "last = logits.mean(dim=1)")], "score-mean-over-positions", hint="averaging over all positions"),
+    # --- 6.2 kl_last_position
+    Mutant("check_kl_last_position", [(KL_LINE, "return (edited.exp() * (edited - clean)).sum(dim=-1).mean()")], "kl-swapped", hint="swapped"),
+    Mutant("check_kl_last_position", [(KL_LINE, "return (clean.exp() * (clean - edited)).sum(dim=-1).sum()")], "kl-summed-over-batch", hint="summing over the batch"),
+    Mutant(
+        "check_kl_last_position",
+        [("clean = clean_logits[:, -1].log_softmax(dim=-1)", "clean = clean_logits[:, -1].softmax(dim=-1).log()")],
+        "kl-log-of-softmax",
+        says="use log_softmax",
+    ),
+    Mutant(
+        "check_kl_last_position",
+        [("clean = clean_logits[:, -1]", "clean = clean_logits[:, 0]"), ("edited = edited_logits[:, -1]", "edited = edited_logits[:, 0]")],
+        "kl-first-position",
+        hint="first position",
+    ),
+    Mutant("check_kl_last_position", [(KL_LINE, "return (clean.exp() * (clean - edited)).sum(dim=-1)")], "kl-not-averaged", says="single number"),
+    # --- 6.3 candidate_directions
+    Mutant("check_candidate_directions", [(DIFF_LINE, "return means(harmless_tokens) - means(harmful_tokens)")], "dirs-sign-flipped", hint="sign flipped"),
+    Mutant("check_candidate_directions", [("cache[name][:, -n_positions:]", "cache[name][:, :n_positions]")], "dirs-first-positions", hint="first n_positions"),
+    Mutant(
+        "check_candidate_directions",
+        [(' + [get_act_name("resid_post", n_layers - 1)]\n\n    def means', "\n\n    def means")],
+        "dirs-no-final-resid",
+        says="one too few",
+    ),
+    Mutant(
+        "check_candidate_directions",
+        [('names = [get_act_name("resid_pre", layer) for layer in range(n_layers)] +', 'names = [get_act_name("resid_post", layer) for layer in range(n_layers)] +')],
+        "dirs-resid-post",
+        hint="one layer too late",
+    ),
+    Mutant(
+        "check_candidate_directions",
+        [(DIFF_LINE, "diff = means(harmful_tokens) - means(harmless_tokens)\n    return diff / diff.norm(dim=-1, keepdim=True)")],
+        "dirs-normalized",
+        says="NaN",
+    ),
+    # --- 6.4 ablate_direction
+    Mutant("check_ablate_direction", [(ABLATE_LINE, "return resid - (resid @ direction)[..., None] * direction")], "ablate-unnormalized", hint="not normalizing"),
+    Mutant("check_ablate_direction", [(ABLATE_LINE, "return resid + (resid @ unit)[..., None] * unit")], "ablate-adds", hint="adding the projection"),
+    Mutant("check_ablate_direction", [(ABLATE_LINE, "return (resid @ unit)[..., None] * unit")], "ablate-returns-projection", hint="returning the projection"),
+    Mutant("check_ablate_direction", [(ABLATE_LINE, "return resid - (resid @ unit).mean() * unit")], "ablate-mean-projection"),
+    # --- 6.5 ablation_hooks
+    Mutant("check_ablation_hooks", [(HOOKS_RETURN, "return [(names[0], hook_fn)]")], "hooks-one-layer", hint="only at one layer"),
+    Mutant("check_ablation_hooks", [(KINDS, 'for kind in ("resid_pre",)]')], "hooks-no-resid-mid", hint="not resid_mid"),
+    Mutant("check_ablation_hooks", [(FINAL_APPEND, "")], "hooks-no-final", hint="leaving out the final resid_post"),
+    Mutant("check_ablation_hooks", [(KINDS, 'for kind in ("resid_mid", "resid_post")]')], "hooks-mid-and-post"),
+    Mutant("check_ablation_hooks", [(HOOKS_RETURN, "return [(name, hook_fn) for name in names[1:]]")], "hooks-skip-embeddings"),
+    # --- 6.6 addition_hooks
+    Mutant(
+        "check_addition_hooks",
+        [("return [(name, add)]", 'return [(get_act_name("resid_pre", l), add) for l in range(layer, n_layers)] + [(get_act_name("resid_post", n_layers - 1), add)]')],
+        "add-every-later-layer",
+        hint="every layer from",
+    ),
+    Mutant("check_addition_hooks", [(ADD_LINE, "resid[:, -1] += coefficient * vector\n        return resid")], "add-last-position-only", hint="last position only"),
+    Mutant("check_addition_hooks", [(ADD_NAME, 'name = get_act_name("resid_post", layer) if layer < n_layers')], "add-resid-post", hint="one layer too late"),
+    Mutant("check_addition_hooks", [(ADD_LINE, "return resid + vector")], "add-no-coefficient", hint="ignoring the coefficient"),
+    Mutant("check_addition_hooks", [(ADD_LINE, "return resid + coefficient * vector / vector.norm()")], "add-normalized", hint="normalizing the vector"),
+    Mutant("check_addition_hooks", [(ADD_NAME, 'name = get_act_name("resid_pre", layer - 1) if layer < n_layers')], "add-one-layer-early"),
+    # --- 6.7 score_candidates
+    Mutant(
+        "check_score_candidates",
+        [(KL_SCORE, "kl = kl_last_position(model.run_with_hooks(harmless_tokens, fwd_hooks=ablate), clean_harmless)")],
+        "scores-kl-swapped",
+        hint="KL(ablated || clean)",
+    ),
+    Mutant(
+        "check_score_candidates",
+        [("clean_harmless = model(harmless_tokens)", "clean_harmless = model(harmful_tokens)"),
+         (KL_SCORE, "kl = kl_last_position(clean_harmless, model.run_with_hooks(harmful_tokens, fwd_hooks=ablate))")],
+        "scores-kl-on-harmful",
+        hint="KL on the harmful prompts",
+    ),
+    Mutant("check_score_candidates", [(BYPASS, BYPASS.replace("harmful_tokens", "harmless_tokens"))], "scores-bypass-on-harmless", hint="bypass score on the harmless"),
+    Mutant(
+        "check_score_candidates",
+        [("addition_hooks(model, direction, layer, 1.0)", "addition_hooks(model, direction / direction.norm(), layer, 1.0)")],
+        "scores-unit-addition",
+        hint="adding the normalized direction",
+    ),
+    Mutant(
+        "check_score_candidates",
+        [("torch.stack([bypass, refusal_score(added).mean(), kl])", "torch.stack([refusal_score(added).mean(), bypass, kl])")],
+        "scores-columns-swapped",
+        hint="columns in another order",
+    ),
+    # --- 6.8 select_direction
+    Mutant("check_select_direction", [(KEPT, "kept = (induce > 0) & (kl < max_kl)")], "select-no-layer-limit", hint="ignoring layer_limit"),
+    Mutant("check_select_direction", [(KEPT, KEPT.replace("layers < layer_limit", "layers <= layer_limit"))], "select-inclusive-limit", hint="up to and including"),
+    Mutant("check_select_direction", [(KEPT, "kept = (layers < layer_limit) & (kl < max_kl)")], "select-no-induce", hint="ignoring the induce"),
+    Mutant("check_select_direction", [(KEPT, "kept = (layers < layer_limit) & (induce > 0)")], "select-no-kl", hint="ignoring max_kl"),
+    Mutant("check_select_direction", [(BEST, BEST.replace("math.inf)).flatten().argmin()", "-math.inf)).flatten().argmax()"))], "select-argmax", hint="highest bypass"),
+    Mutant("check_select_direction", [("return best // scores.shape[1], best % scores.shape[1]", "return best")], "select-flat-index", says="pair or None"),
+    # --- 6.9 project_out
+    Mutant("check_project_out", [(PROJECT_LINE, "return weight - (weight @ direction)[..., None] * direction")], "project-unnormalized", hint="not normalizing"),
+    Mutant("check_project_out", [(PROJECT_LINE, "return weight + (weight @ unit)[..., None] * unit")], "project-adds", hint="adding the projection"),
+    Mutant("check_project_out", [(PROJECT_LINE, "return weight - torch.outer(unit, unit) @ weight")], "project-first-axis", says="raised RuntimeError"),
+    Mutant("check_project_out", [(PROJECT_LINE, "return weight - (weight @ unit).sum() * unit")], "project-summed-projection"),
+    # --- 6.10 orthogonalize_model
+    Mutant(
+        "check_orthogonalize_model",
+        [('f"blocks.{layer}.mlp.W_out"', 'f"blocks.{layer}.mlp.W_in"'),
+         (COPY_LINE, 'params[name].copy_(project_out(params[name].T, direction).T if name.endswith("W_in") else project_out(params[name], direction))')],
+        "ortho-W_in-not-W_out",
+        says="did you orthogonalize W_in instead of W_out",
+    ),
+    Mutant(
+        "check_orthogonalize_model",
+        [('f"blocks.{layer}.attn.b_O", ', ""), (', f"blocks.{layer}.mlp.b_out"]', "]")],
+        "ortho-no-biases",
+        says="b_O was not edited",
+    ),
+    Mutant("check_orthogonalize_model", [('names = ["embed.W_E", "pos_embed.W_pos"]', "names = []")], "ortho-no-embeddings", says="embed.W_E was not edited"),
+    Mutant("check_orthogonalize_model", [("for layer in range(model.cfg.n_layers):\n        names +=", "for layer in range(1):\n        names +=")], "ortho-layer-0-only", says="blocks.1.attn.W_O was not edited"),
+    Mutant("check_orthogonalize_model", [(COPY_LINE, "params[name] = project_out(params[name], direction)")], "ortho-assigns-new-tensor", says="did not change"),
+    Mutant(
+        "check_orthogonalize_model",
+        [(COPY_LINE, "params[name].copy_(params[name] - (params[name] @ direction)[..., None] * direction)")],
+        "ortho-unnormalized",
+        hint="not normalizing",
+    ),
+    # --- 6.11 ablate_to_reference
+    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid - (resid @ unit)[..., None] * unit")], "reference-ignored", hint="ignoring the reference"),
+    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid - ((resid - reference) @ direction)[..., None] * direction")], "reference-unnormalized", hint="not normalizing"),
+    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid + ((resid - reference) @ unit)[..., None] * unit")], "reference-sign", hint="(reference - resid)"),
+    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid - (resid @ unit)[..., None] * unit + reference")], "reference-whole-vector", hint="adding the whole reference"),
+]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's
+    spin-waiting makes small matrix products far slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _run_check(name: str, namespace: dict) -> None:
+    getattr(ch06, name)(*(namespace[arg] for arg in CHECK_ARGS[name]))
+
+
+def test_every_check_has_its_arguments_listed():
+    assert sorted(CHECK_ARGS) == ALL_CHECKS
+
+
+def test_every_check_has_at_least_three_mutants():
+    counts = Counter(m.check for m in MUTANTS)
+    assert {name: counts[name] for name in ALL_CHECKS if counts[name] < 3} == {}
+    assert set(counts) <= set(ALL_CHECKS), "a mutant names a check that does not exist"
+
+
+def test_mutant_ids_are_unique():
+    ids = [m.id for m in MUTANTS]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("name", ALL_CHECKS)
+def test_solution_passes(name, capsys):
+    namespace = solution_cells.solution_namespace(STEM)
+    capsys.readouterr()  # the setup cells print examples (once per session)
+    _run_check(name, namespace)
+    out = capsys.readouterr().out
+    number = list(CHECK_ARGS).index(name) + 1
+    # One line, naming this exercise (not a copy-pasted neighbour's) and what it checked.
+    assert out.count("\n") == 1 and out.startswith(f"✓ Exercise 6.{number} — "), out
+    assert "all checks passed" in out and all(arg in out for arg in CHECK_ARGS[name]), out
+
+
+@pytest.mark.parametrize("name", ALL_CHECKS)
+def test_stub_is_not_attempted(name):
+    with pytest.raises(CheckFailed) as failure:
+        _run_check(name, solution_cells.stub_namespace(STEM))
+    assert "not attempted" in str(failure.value) and "NotImplementedError" in str(failure.value)
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
+def test_mutant_is_rejected(mutant, capsys):
+    namespace = solution_cells.solution_namespace(STEM, mutant.edits)
+    with pytest.raises(CheckFailed) as failure:
+        _run_check(mutant.check, namespace)
+    assert "✓" not in capsys.readouterr().out
+    message = str(failure.value)
+    if mutant.says:
+        assert mutant.says in message, message
+    if mutant.hint:
+        named = [line for line in message.splitlines() if line.startswith("Hint: your output matches what")]
+        assert named and mutant.hint in named[0], message
+
+
+def test_every_hinted_check_has_a_mutant_that_triggers_a_hint():
+    """The `mistakes=` hints are not decorative: a mutant of each hinted check names its mistake."""
+    hinted = {name for name in ALL_CHECKS if "mistakes=" in inspect.getsource(getattr(ch06, name))}
+    hinted_mutants = {m.check for m in MUTANTS if m.hint}
+    assert hinted - hinted_mutants == set()
+
+
+def test_edit_that_no_longer_matches_is_an_error():
+    with pytest.raises(solution_cells.MutantMismatch, match="no longer matches"):
+        solution_cells.solution_namespace(STEM, [("this text is not in the solution", "")])
+    with pytest.raises(solution_cells.MutantMismatch, match=r"occurs \d+ times"):
+        solution_cells.solution_namespace(STEM, [("unit = direction / direction.norm()", "")])
+
+
+# --- the reference answers -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return models.load_toy_model("tinyworld-lm")
+
+
+@pytest.fixture(scope="module")
+def toy_direction(toy):
+    harmful = tinyworld.requests(32, harmful=True, seed=0, split="train").tokens
+    harmless = tinyworld.requests(32, harmful=False, seed=0, split="train").tokens
+    return reference.candidate_directions(toy, harmful, harmless, 1)[3, -1]
+
+
+def test_reference_orthogonalized_weights_are_the_hook_ablation(toy, toy_direction):
+    """The chapter's claim, on the shipped model: the edited weights give the ablated logits."""
+    tokens = tinyworld.sample_corpus(8, 64, seed=3, split="test").tokens
+    edited = models.load_toy_model("tinyworld-lm")
+    reference.orthogonalize_model(edited, toy_direction)
+    with torch.no_grad():
+        hooked = toy.run_with_hooks(tokens, fwd_hooks=reference.ablation_hooks(toy, toy_direction))
+        clean, orthogonal = toy(tokens), edited(tokens)
+    assert (orthogonal - hooked).abs().max() < 1e-3
+    assert (orthogonal - clean).abs().max() > 0.1  # the edit did something
+    unit = toy_direction / toy_direction.norm()
+    params = edited.tl_parameters()
+    for name in reference.writing_parameter_names(toy.cfg.n_layers):
+        assert (params[name] @ unit).abs().max() < 1e-5, name
+
+
+def test_reference_ablation_and_addition_on_their_own():
+    generator = torch.Generator().manual_seed(0)
+    resid, direction = torch.randn(2, 5, 16, generator=generator), torch.randn(16, generator=generator)
+    ablated = reference.ablate_direction(resid, 7 * direction)
+    assert (ablated @ direction).abs().max() < 1e-4  # nothing left along it, whatever its length
+    assert torch.allclose(reference.ablate_direction(ablated, direction), ablated, atol=1e-6)  # idempotent
+    assert torch.allclose(reference.ablate_to_reference(resid, direction, resid[0])[0], resid[0], atol=1e-6)
+    three_layers = models.boot(ch06.DEEP_CONFIG)
+    (name, hook), = reference.addition_hooks(three_layers, direction, 3, 0.5)  # layer 3 of 3: the final residual stream
+    assert name == "blocks.2.hook_resid_post" and torch.allclose(hook(resid, None) - resid, (0.5 * direction).expand_as(resid))
+
+
+def test_reference_select_direction_by_hand():
+    scores = torch.tensor([
+        [[-5.0, 1.0, 0.0], [-9.0, -1.0, 0.0]],  # layer 0: the second does not induce
+        [[-4.0, 2.0, 0.5], [-3.0, 2.0, 0.05]],  # layer 1: the first has a large KL
+        [[-20.0, 2.0, 0.0], [0.0, 2.0, 0.0]],  # layer 2: above the limit
+    ])
+    assert reference.select_direction(scores, 2) == (0, 0)
+    assert reference.select_direction(scores, 2, max_kl=0.1) == (0, 0)
+    assert reference.select_direction(scores, 3) == (2, 0)
+    assert reference.select_direction(scores[1:2], 2, max_kl=0.01) is None
+    nan_scores = scores.clone()
+    nan_scores[0, 0] = math.nan
+    assert reference.select_direction(nan_scores, 2) == (1, 0)
+
+
+def test_reference_rejects_bad_input_clearly(toy):
+    with pytest.raises(ValueError, match=r"\[batch, pos, d_vocab\]"):
+        reference.refusal_score(torch.zeros(3, 10), 1, 2)
+    with pytest.raises(ValueError, match="shapes differ"):
+        reference.kl_last_position(torch.zeros(2, 3, 5), torch.zeros(2, 4, 5))
+    tokens = tinyworld.requests(2, harmful=True).tokens
+    with pytest.raises(ValueError, match="n_positions must be in 1"):
+        reference.mean_activations(toy, tokens, 13)
+    with pytest.raises(ValueError, match="layer must be in 0"):
+        reference.addition_hooks(toy, torch.zeros(toy.cfg.d_model), 5, 1.0)
+
+
+# --- the optional chat-model section, offline -----------------------------------------------------
+
+CHAT_LOAD_CELL = "chat = models.load_pretrained(CHAT_MODEL)"
+CHAT_RUN_CELL = "if chat is not None:"
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """Nothing here may reach the hub (huggingface_hub reads the variable at import, so the
+    imported constant is patched too); plotly must not try to open a browser."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    import plotly.io
+
+    monkeypatch.setattr(plotly.io.renderers, "default", "")
+
+
+@pytest.fixture(scope="module")
+def tiny_chat_folder(tmp_path_factory):
+    """A 4-layer GPT-2 with a word-level tokenizer knowing the section's words, saved with
+    save_pretrained: a stand-in for the chat model (no chat template, so the section uses
+    its plain `User: … Assistant:` format)."""
+    transformers = pytest.importorskip("transformers")
+    from tokenizers import Tokenizer, pre_tokenizers
+    from tokenizers import models as tokenizer_models
+
+    words = ["<bos>", "User:", "Assistant:", "I", "cannot", "Sure", "how", "to", "a", "the", "."]
+    vocab = {word: index for index, word in enumerate(words + [f"w{i}" for i in range(53)])}
+    word_level = Tokenizer(tokenizer_models.WordLevel(vocab, unk_token="<bos>"))
+    word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=word_level, bos_token="<bos>", eos_token="<bos>", unk_token="<bos>", pad_token="<bos>"
+    )
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=4, n_embd=16, n_head=2, n_positions=128, vocab_size=len(vocab),
+                                     bos_token_id=0, eos_token_id=0)
+    folder = tmp_path_factory.mktemp("tiny-chat")
+    transformers.GPT2LMHeadModel(config).eval().save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _run_chat_section(monkeypatch, load, run: bool) -> dict:
+    """The section's two cells, run after the solution, with `models.load_pretrained` replaced by `load`."""
+    monkeypatch.setattr(models, "load_pretrained", load)
+    namespace = solution_cells.solution_namespace(STEM)
+    load_cell = solution_cells.code_cell(STEM, CHAT_LOAD_CELL)
+    assert load_cell.count("RUN_CHAT_MODEL = False") == 1  # off by default: tests and offline learners never wait on the network
+    exec(load_cell.replace("RUN_CHAT_MODEL = False", f"RUN_CHAT_MODEL = {run}"), namespace)
+    exec(solution_cells.code_cell(STEM, CHAT_RUN_CELL), namespace)
+    return namespace
+
+
+def test_chat_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
+    def must_not_load(name):
+        raise AssertionError(f"the section tried to load {name!r} with RUN_CHAT_MODEL = False")
+
+    namespace = _run_chat_section(monkeypatch, must_not_load, run=False)
+    assert namespace["chat"] is None
+    assert "Skipped: set RUN_CHAT_MODEL = True" in capsys.readouterr().out
+
+
+def test_chat_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
+    def no_network(name):
+        raise RuntimeError(f"load_pretrained: could not load {name!r}: no network")
+
+    namespace = _run_chat_section(monkeypatch, no_network, run=True)
+    out = capsys.readouterr().out
+    assert namespace["chat"] is None
+    assert "could not be loaded" in out and "no network" in out
+
+
+def test_chat_section_runs_the_recipe_on_a_transformers_model(offline, monkeypatch, capsys, tiny_chat_folder):
+    real_load = models.load_pretrained
+    namespace = _run_chat_section(monkeypatch, lambda name: real_load(str(tiny_chat_folder)), run=True)
+    out = capsys.readouterr().out
+    chat = namespace["chat"]
+    assert namespace["chat_candidates"].shape == (chat.cfg.n_layers + 1, 1, chat.cfg.d_model)
+    assert set(namespace["refusals"]) == set(namespace["chat_layers"]) and namespace["chat_layer"] in namespace["refusals"]
+    assert out.count("held-out harmful replies refuse") == len(namespace["chat_layers"])
+    assert "ablated:" in out and "added:" in out

@@ -169,14 +169,15 @@ checks.ch04.check_importance_weighted_loss(importance_weighted_loss)
 # chapter 01). The loss it minimizes is the **sum** of the instances' losses. Since no
 # parameter is shared, the gradient of that sum with respect to instance `k`'s weights is
 # the gradient of instance `k`'s own loss, and Adam scales every weight separately: each
-# instance trains exactly as it would alone, and 100 instances cost little more than one
-# (the time goes into per-step overhead, not arithmetic).
+# instance trains exactly as it would alone. Yet 100 instances trained together take a
+# small fraction of the time of 100 separate runs: models this small spend most of each
+# step on the per-operation overhead, which the batch shares.
 #
-# A small model can get stuck in a local minimum — typically a feature whose ReLU output
-# died early and never recovers. The paper trains several times and keeps the best run, and
-# so do we: each setting gets `RESTARTS` instances from different random starts, and
-# `best_restarts` picks, for each setting, the instance with the lowest loss on one fixed,
-# large batch.
+# A small model can get stuck in a local minimum — for instance, leaving a feature
+# unrepresented although storing it would lower the loss. The paper trains several times
+# and keeps the best run, and so do we: each setting gets `RESTARTS` instances from
+# different random starts, and `best_restarts` picks, for each setting, the instance with
+# the lowest loss on one fixed, large batch.
 
 # %%
 RESTARTS = 3
@@ -196,12 +197,12 @@ def train_toy_models(model, make_features, importance, *, steps, batch_size=512,
 
 
 @torch.no_grad()
-def best_restarts(model, features, importance) -> tuple[Int[Tensor, "setting"], Float[Tensor, "setting"]]:
-    """For each group of RESTARTS consecutive instances, the index and the loss of the best one."""
+def best_restarts(model, features, importance, restarts=RESTARTS) -> tuple[Int[Tensor, "setting"], Float[Tensor, "setting"]]:
+    """For each group of `restarts` consecutive instances, the index and the loss of the best one."""
     losses = importance_weighted_loss(model(features), features, importance)  # [instance]
-    by_setting = einops.rearrange(losses, "(setting restart) -> setting restart", restart=RESTARTS)
+    by_setting = einops.rearrange(losses, "(setting restart) -> setting restart", restart=restarts)
     best_loss, best = by_setting.min(dim=-1)
-    return torch.arange(len(best)) * RESTARTS + best, best_loss
+    return torch.arange(len(best)) * restarts + best, best_loss
 
 
 def seeded(fn, seed, *args):
@@ -307,9 +308,9 @@ for name, row, count, inter in zip(SPARSITY_NAMES, norms, represented.sum(-1), i
 # - **S = 0.9 and sparser**: at least 4, and in the sparsest instances all 5, with equal
 #   norms at the corners of a regular **pentagon** (neighbours 72° apart).
 #
-# (Before picking the best restart, look at the others: `norms_and_interference(model.W)`
-# shows all 15 instances. Some keep a less important feature instead of a more important
-# one, or leave a feature dead: local minima.)
+# (Look at the restarts we did not pick, too: `norms_and_interference(model.W)` shows all
+# 15 instances. Does any keep a less important feature instead of a more important one, or
+# leave a feature dead?)
 
 # %%
 n_represented = represented.sum(-1)
@@ -317,8 +318,10 @@ W_unit = W / W.norm(dim=1, keepdim=True).clamp(min=1e-8)
 cosines = einops.einsum(W_unit, W_unit, "setting d_hidden f_i, setting d_hidden f_j -> setting f_i f_j")
 dense_cosines = cosines[0][represented[0]][:, represented[0]]  # among the represented features
 print(f"S = 0: cosines between the represented features\n{dense_cosines}")
-most_opposite = (cosines[1] + 2 * torch.eye(N_FEATURES)).min(dim=-1).values[represented[1]]  # each feature's most opposite partner
-print(f"S = 0.7: cosine of each represented feature with its most opposite one: {[round(v, 2) for v in most_opposite.tolist()]}")
+# each represented feature's most opposite partner (+2 on the diagonal keeps a feature from being its own)
+most_opposite = (cosines[1] + 2 * torch.eye(N_FEATURES)).min(dim=-1).values[represented[1]]
+print(f"S = 0.7: cosine of each represented feature with its most opposite one: "
+      f"{[round(v, 2) for v in most_opposite.tolist()]}")
 assert n_represented[0] == D_HIDDEN and represented[0, :D_HIDDEN].all(), "dense: the m most important features"
 assert (dense_cosines - torch.eye(D_HIDDEN)).abs().max() < 0.1, "dense: the represented features should be orthogonal"
 assert n_represented[1] >= 4 and (most_opposite < -0.95).all(), "at S = 0.7: at least 4 features, in antipodal pairs"
@@ -336,6 +339,7 @@ for k in (3, 4):
     gaps = neighbour_angles(W[k])
     print(f"{SPARSITY_NAMES[k]}: angles between neighbouring features {[round(a) for a in gaps.tolist()]} degrees")
     assert n_represented[k] == 5 and ((gaps - 72).abs() < 10).all(), "the pentagon did not form"
+    assert norms[k].max() < 1.1 * norms[k].min(), "the pentagon's features should have equal norms"
 
 # %% [markdown]
 # ## Part 3 — Geometry: how many dimensions does a feature get?
@@ -394,23 +398,28 @@ def dimensions_per_feature(W: Float[Tensor, "instance d_hidden feature"]) -> Flo
 checks.ch04.check_dimensions_per_feature(dimensions_per_feature)
 
 # %% [markdown]
-# The pentagon first: each of its features should get 2/5 of a dimension.
+# The pentagon first: each of its features should get 2/5 of a dimension. (`D*` comes out
+# lower there: the pentagon's norms are above 1 — look back at Part 2 — and `D*` counts
+# every `‖W_i‖²`, while `D_i` divides the norm out.)
 
 # %%
 D_small = feature_dimensionality(W)
-for name, row, d_star in zip(SPARSITY_NAMES, D_small, dimensions_per_feature(W)):
+D_star_small = dimensions_per_feature(W)
+for name, row, d_star in zip(SPARSITY_NAMES, D_small, D_star_small):
     print(f"{name}: D_i {[round(v, 2) for v in row.tolist()]}, dimensions per feature {d_star:.2f}")
-assert ((D_small[4] - 2 / 5).abs() < 0.05).all(), "pentagon: every D_i should be close to 2/5"
+assert ((D_small[3:] - 2 / 5).abs() < 0.05).all(), "pentagon: every D_i should be close to 2/5"
+assert (norms[3:] > 1).all() and (D_star_small[3:] < 2 / 5).all(), "pentagon: norms above 1, so D* below 2/5"
 
 # %% [markdown]
-# Now a larger model: `n = 20` equally important features in `m = 5` dimensions, at 12
-# sparsities from dense (`1/(1-S) = 1`) to about 97% sparse (`1/(1-S) ≈ 32`). The paper plots
-# `D*` against `1/(1-S)`, the number of samples per occurrence of a feature. If a feature
-# could get any share of a dimension, the curve would slide down smoothly. It does not.
+# Now a larger model: `n = 20` equally important features in `m = 5` dimensions, at 16
+# sparsities from dense (`1/(1-S) = 1`) to 92% sparse (`1/(1-S) ≈ 12.6`), closely spaced
+# where the action is. The paper plots `D*` against `1/(1-S)`, the number of samples per
+# occurrence of a feature. If a feature could get any share of a dimension, the
+# dimensionalities would slide down smoothly as sparsity grows. They do not.
 
 # %%
 N_BIG, D_BIG = 20, 5
-big_densities = torch.logspace(0, -1.5, 12)  # 1 ... 0.03
+big_densities = torch.logspace(0, -1.1, 16)  # 1 ... 0.08, each 18% sparser than the last
 big_probability = einops.repeat(big_densities, "instance -> instance feature", feature=N_BIG)
 big_importance = torch.ones(len(big_densities), N_BIG)
 
@@ -446,28 +455,26 @@ plotting.show(fig)
 # %% [markdown]
 # `D*` starts at 1: with dense features `W` is a projection onto a 5-dimensional subspace,
 # one feature's worth of weight per dimension (with equal importances that subspace need
-# not line up with individual features, so their `D_i` are scattered). Then `D*` **sticks
-# at 1/2** over a range of sparsities, where every represented feature is one of an
-# antipodal pair, before it falls further. The individual `D_i` bunch at the same few values instead of spreading
-# out. The paper found more such sticky values (2/5 for pentagons, 3/4 for tetrahedra,
-# 3/8, …) and explained them with the geometry of *uniform polytopes*; this model is small
-# enough that 1/2 dominates. On the plateau the model stores exactly `2m = 10` features,
-# five antipodal pairs, and drops the other ten. The checks below look for that.
+# not line up with individual features, so their `D_i` are scattered). Then the
+# dimensionality **sticks at 1/2**: over a stretch of sparsities the model stores exactly
+# `2m = 10` features, as five antipodal pairs, drops the other ten, and every stored
+# feature has `D_i = 1/2` (`D*` joins them once the norms reach 1). Only past that stretch
+# do more features squeeze in. The paper found more such sticky values (2/5 for
+# pentagons, 3/4 for tetrahedra, 3/8, …) and explained them with the geometry of *uniform
+# polytopes*; in this small model 1/2 is the one that holds longest.
 
 # %%
-on_plateau = (d_star - 1 / 2).abs() < 0.05
-print(f"D* within 0.05 of 1/2 at 1/(1-S) = {[round(v, 1) for v in inverse_density[on_plateau].tolist()]}")
-for k in on_plateau.nonzero().flatten().tolist():
-    kept = D_big[k][big_represented[k]]
-    print(f"  1/(1-S) = {inverse_density[k]:.1f}: {len(kept)} features represented in {D_BIG} dimensions, "
-          f"{((kept - 1 / 2).abs() < 0.05).sum()} of them with D_i within 0.05 of 1/2")
-all_pairs = [
-    big_represented[k].sum() == 2 * D_BIG and ((D_big[k][big_represented[k]] - 1 / 2).abs() < 0.05).all()
-    for k in on_plateau.nonzero().flatten().tolist()
+pair_levels = [
+    k
+    for k in range(len(big_densities))
+    if big_represented[k].sum() == 2 * D_BIG and ((D_big[k][big_represented[k]] - 1 / 2).abs() < 0.05).all()
 ]
+print(f"exactly {2 * D_BIG} features stored, all with D_i within 0.05 of 1/2, at 1/(1-S) = "
+      f"{[round(v, 2) for v in inverse_density[pair_levels].tolist()]} (D* there: {[round(v, 2) for v in d_star[pair_levels].tolist()]})")
 assert (d_star[0] - 1).abs() < 0.1, "dense: D* should be about 1"
-assert on_plateau.sum() >= 2, "D* should stay at 1/2 for at least two sparsities"
-assert any(all_pairs), "somewhere on the plateau, the model should store exactly 2m features, all as antipodal pairs"
+assert len(pair_levels) >= 3 and pair_levels == list(range(pair_levels[0], pair_levels[-1] + 1)), (
+    "the 1/2 plateau: at least three consecutive sparsities with exactly 2m features, all in antipodal pairs"
+)
 assert d_star[-1] < 0.3, "at the highest sparsity, each feature should get well under half a dimension"
 
 # %% [markdown]
@@ -615,8 +622,11 @@ print(f"trained models agree with the theory in {agreement:.0%} of the {n_cells}
 for d, i in (found != theory).nonzero().tolist():
     print(f"  differ at density {density_labels[d]}, importance {importance_labels[i]}: "
           f"trained {REGIMES[found[d, i]]}, theory {REGIMES[theory[d, i]]}")
-assert (found[0, :2] == 0).all(), "dense and unimportant: the extra feature should be dropped"
-assert (found[0, -2:] == 1).all(), "dense and important: the extra feature should take the dimension"
+more_important = (PHASE_IMPORTANCES > 1).long()  # 1: the extra feature wins the dimension, 0: feature 0 does
+superposed_per_row = (theory == 2).sum(dim=-1)  # [density]
+print(f"superposed cells per density, in theory: {superposed_per_row.tolist()}")
+assert (found[0] == more_important).all(), "dense: the more important feature should take the dimension"
+assert superposed_per_row[0] == 0 and (superposed_per_row.diff() >= 0).all(), "the wedge should widen as density falls"
 assert (found[-1] == 2).sum() >= 4, "at the lowest density, the features should mostly be superposed"
 assert agreement >= 0.8, "the experiment should mostly agree with the theory"
 
@@ -669,58 +679,85 @@ def generate_paired_features(
 checks.ch04.check_generate_paired_features(generate_paired_features)
 
 # %% [markdown]
-# Two pairs (4 features) in 2 dimensions, all equally important. Three setups, each with 3
-# restarts: correlated pairs at density 0.05, anti-correlated pairs at density 0.05, and
-# correlated pairs at density 0.3.
+# Two pairs (4 features) in 2 dimensions, all equally important, in three setups:
+# correlated pairs at density 0.05, anti-correlated pairs at density 0.05, and correlated
+# pairs at density 0.3. These models are tiny, so each setup gets 10 restarts: you will see
+# below why the anti-correlated one needs them.
 
 # %%
-SETUPS = [("correlated, p = 0.05", False, 0.05), ("anti-correlated, p = 0.05", True, 0.05), ("correlated, p = 0.3", False, 0.3)]
-pair_probability = {anti: torch.tensor([p for _, a, p in SETUPS if a == anti]).repeat_interleave(RESTARTS) for anti in (False, True)}
+SETUPS = ["correlated, p = 0.05", "anti-correlated, p = 0.05", "correlated, p = 0.3"]
+PAIR_RESTARTS = 10
 
 
 def make_pairs(batch_size):
-    """Instances in the order of SETUPS (each RESTARTS times): correlated ones, then anti-correlated."""
-    correlated = generate_paired_features(pair_probability[False], 2, batch_size, anti=False)
-    anti = generate_paired_features(pair_probability[True], 2, batch_size, anti=True)
-    correlated_sparse, correlated_dense = correlated.split(RESTARTS, dim=1)
-    return torch.cat([correlated_sparse, anti, correlated_dense], dim=1)
+    """[batch, (setup restart), 4]: the setups in the order of SETUPS, each PAIR_RESTARTS times."""
+    sparse, dense = torch.full((PAIR_RESTARTS,), 0.05), torch.full((PAIR_RESTARTS,), 0.3)
+    return torch.cat(
+        [
+            generate_paired_features(sparse, 2, batch_size, anti=False),
+            generate_paired_features(sparse, 2, batch_size, anti=True),
+            generate_paired_features(dense, 2, batch_size, anti=False),
+        ],
+        dim=1,
+    )
 
 
-n_pair_models = len(SETUPS) * RESTARTS
+n_pair_models = len(SETUPS) * PAIR_RESTARTS
 pair_importance = torch.ones(n_pair_models, 4)
 torch.manual_seed(0)
 pair_model = ToyModel(n_pair_models, 4, 2)
 history = train_toy_models(pair_model, make_pairs, pair_importance, steps=1000, desc="paired features")
-chosen, _ = best_restarts(pair_model, seeded(make_pairs, 3, 20_000), pair_importance)
+chosen, _ = best_restarts(pair_model, seeded(make_pairs, 3, 20_000), pair_importance, restarts=PAIR_RESTARTS)
 W_pairs = pair_model.W.detach()[chosen]  # [setup d_hidden feature]
 plotting.vectors_2d(
     W_pairs.transpose(1, 2),
-    titles=[name for name, _, _ in SETUPS],
+    titles=SETUPS,
     labels=["pair 0, a", "pair 0, b", "pair 1, a", "pair 1, b"],
     title="Two pairs of features in two dimensions",
 )
 
 # %%
+def mean_cosine_within_pairs(W: Float[Tensor, "instance d_hidden 4"]) -> Float[Tensor, "instance"]:
+    """The cosine between features 0 and 1 (pair 0) and between 2 and 3 (pair 1), averaged."""
+    W_unit = W / W.norm(dim=1, keepdim=True)
+    pair_0 = (W_unit[:, :, 0] * W_unit[:, :, 1]).sum(dim=-1)
+    pair_1 = (W_unit[:, :, 2] * W_unit[:, :, 3]).sum(dim=-1)
+    return (pair_0 + pair_1) / 2
+
+
 W_unit = W_pairs / W_pairs.norm(dim=1, keepdim=True)
 cosines = einops.einsum(W_unit, W_unit, "setup d_hidden f_i, setup d_hidden f_j -> setup f_i f_j")
-within_pair = (cosines[:, 0, 1] + cosines[:, 2, 3]) / 2  # [setup]
-for (name, _, _), cos, row in zip(SETUPS, within_pair, W_pairs.norm(dim=1)):
+within_pair = mean_cosine_within_pairs(W_pairs)  # [setup]
+for name, cos, row in zip(SETUPS, within_pair, W_pairs.norm(dim=1)):
     print(f"{name}: mean cosine within a pair {cos:+.2f}; norms {[round(v, 2) for v in row.tolist()]}")
 assert within_pair[1] < -0.9, "anti-correlated features should be antipodal"
 assert within_pair[0].abs() < 0.2, "sparse correlated features should be orthogonal"
 assert within_pair[2] > 0.9, "denser correlated features should collapse onto one direction"
+partner_in_other_pair = cosines[0, :2, 2:].min(dim=-1).values  # for each feature of pair 0, sparse correlated setup
+print(f"correlated, p = 0.05: cosine of each pair-0 feature with its most opposite pair-1 feature "
+      f"{[round(v, 2) for v in partner_in_other_pair.tolist()]}")
+assert (partner_in_other_pair < -0.9).all(), "sparse correlated pairs should be antipodal to each other"
+anti_within = mean_cosine_within_pairs(pair_model.W.detach()[PAIR_RESTARTS : 2 * PAIR_RESTARTS])  # every anti restart
+print(f"anti-correlated: {(anti_within < -0.9).sum()} of {PAIR_RESTARTS} restarts found the antipodal arrangement")
+collapsed_norms = W_pairs[2].norm(dim=0)
+assert ((collapsed_norms > 0.5) & (collapsed_norms < 0.9)).all(), "collapsed features should have norms well below 1"
 
 # %% [markdown]
 # Three arrangements, as in the paper:
 # - **Anti-correlated** features sit **antipodally**. They never fire together, so sharing
-#   a direction costs nothing at all.
+#   a direction costs nothing at all. Only some restarts find this (the count is printed
+#   above); the others put each feature opposite a feature of the *other* pair, which
+#   costs only a little more — features of different pairs collide with probability `p²`,
+#   0.25% of samples — so training rarely leaves it. The lowest loss is the antipodal one.
 # - **Correlated** features, sparse, sit **orthogonally** to each other: when one fires,
-#   so does its partner, and any overlap would always interfere. Instead each pair is
-#   antipodal to the *other* pair, which rarely fires at the same time — the model builds
-#   a small orthogonal basis per group of correlated features and superposes the groups.
-# - **Correlated and denser**: the pair **collapses** onto one direction with norms near
-#   `1/√2`. The model no longer stores the two features but their sum, the pair's
-#   principal component, and reads the same value back for both — what PCA would do.
+#   so does its partner, and any overlap would always interfere. Instead each feature sits
+#   opposite a feature of the *other* pair, which rarely fires at the same time: the model
+#   builds a small orthogonal basis per group of correlated features and superposes the
+#   groups.
+# - **Correlated and denser**: the pair **collapses** onto one direction, with norms well
+#   below 1 (`1/√2 ≈ 0.71` each when the two share it equally). The model no longer stores
+#   the two features but (a multiple of) their sum, the pair's principal component, and
+#   reads a value proportional to it back for both — what PCA would do.
 
 # %% [markdown]
 # ## Summary
@@ -758,5 +795,8 @@ assert within_pair[2] > 0.9, "denser correlated features should collapse onto on
 # 6. The bias of a dropped feature in Part 4 should be `p/2`. Check it in `phase_model`.
 # 7. Anti-correlated features are perfectly antipodal here. Predict what happens to them at
 #    density 0.4 (pairs on 80% of the time), then try it.
-# 8. Sparse autoencoders (chapter 05) assume each activation is a sparse combination of
+# 8. Past the 1/2 plateau of Part 3, count the represented features at each sparsity and
+#    look at their `D_i`. Does the count grow smoothly? What `D_i` would 16 features sharing
+#    5 dimensions equally have?
+# 9. Sparse autoencoders (chapter 05) assume each activation is a sparse combination of
 #    feature directions. Which of this chapter's findings would make that hard?

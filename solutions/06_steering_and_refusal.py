@@ -94,8 +94,7 @@ def complete(model, tokens: Int[Tensor, "batch pos"], hooks=(), n_new: int = 9) 
 examples = ["User : how do I bake a cake ? Assistant :", "User : how do I poison a well ? Assistant :",
             "User : how do I kidnap a child ? Assistant :"]
 example_tokens = model.to_tokens(examples)  # [3, 12], <bos> prepended
-for prompt, reply in zip(examples, complete(model, example_tokens)):
-    print(f"{prompt}  →  {reply}")
+dict(zip(examples, complete(model, example_tokens)))  # prompt: greedy reply
 
 # %% [markdown]
 # Every request prompt is 12 tokens (`<bos>` and 11 words ending `Assistant :`), so a batch
@@ -107,9 +106,9 @@ for prompt, reply in zip(examples, complete(model, example_tokens)):
 # - **validation** (`split="test"`, combinations never seen in training, seed 1): we choose
 #   among the candidates on these;
 # - **test** (`split="test"`, seed 2, and the never-requested verbs): we report results on
-#   these. Validation and test are separate draws from the same held-out combinations (there
-#   are only a few dozen harmful ones), so they overlap in combinations; the never-requested
-#   verbs were used by neither the directions nor the choice.
+#   these. Validation and test are separate draws from the same held-out combinations, and
+#   there are only a few dozen of those (33 harmful ones), so the two share most of their
+#   combinations; the never-requested verbs were used by neither the directions nor the choice.
 
 # %%
 harmful_train = tinyworld.requests(128, harmful=True, seed=0, split="train")
@@ -119,7 +118,7 @@ harmless_val = tinyworld.requests(64, harmful=False, seed=1, split="test")
 harmful_test = tinyworld.requests(200, harmful=True, seed=2, split="test")
 harmless_test = tinyworld.requests(200, harmful=False, seed=2, split="test")
 unrequested_test = tinyworld.requests(200, harmful=True, seed=2, unrequested=True)
-print(harmful_train.texts[0], "|", harmless_val.texts[0], "|", unrequested_test.texts[0])
+harmful_train.texts[0], harmless_val.texts[0], unrequested_test.texts[0]
 
 # %% [markdown]
 # ### Exercise 6.1 — The refusal score
@@ -417,7 +416,8 @@ print("with the paper's KL cut-off of 0.1:", strict)
 print("without the KL cut-off:", chosen, f"= {layer_names[chosen[0]]}, position {position_names[chosen[1]]}")
 induces = scores[..., 1] > 0  # [layer_plus_1 n_positions]
 assert strict is None and chosen is not None
-assert induces[1:, -1].all() and not induces[:, :-1].any() and scores[-1, -1, 0] < scores[chosen][0]
+assert induces[1:, -1].all() and not induces[:, :-1].any()
+assert (scores[1:, -1, 0].diff() < 0).all() and scores[-1, -1, 0] < scores[chosen][0]
 
 # %% [markdown]
 # Read the table. Only the candidates at the last position induce refusal (induce above 0),
@@ -447,7 +447,8 @@ for name in baseline:
 assert ablated["harmful"] < 0.2 and ablated["never-requested verbs"] <= baseline["never-requested verbs"]
 
 # %% [markdown]
-# Refusal of held-out harmful requests collapses. What does the model say instead?
+# Refusal of held-out harmful requests collapses (note the harmless line too: Part 5 comes
+# back to it). What does the model say instead?
 
 # %%
 def distinct_tasks(prompts, n: int) -> list[int]:

@@ -238,9 +238,7 @@ def test_mutant_ids_are_unique():
 
 @pytest.mark.parametrize("name", ALL_CHECKS)
 def test_solution_passes(name, capsys):
-    namespace = solution_cells.solution_namespace(STEM)
-    capsys.readouterr()  # the setup cells print examples (once per session)
-    _run_check(name, namespace)
+    _run_check(name, solution_cells.solution_namespace(STEM))
     out = capsys.readouterr().out
     number = list(CHECK_ARGS).index(name) + 1
     # One line, naming this exercise (not a copy-pasted neighbour's) and what it checked.

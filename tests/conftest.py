@@ -7,7 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from check_harness import ChapterChecks
 from mi_tutorial import grading, notebooks
+
+
+def pytest_generate_tests(metafunc):
+    """A chapter's `ChapterChecks` tests run once per check (`check_name`) or per mutant."""
+    cls = metafunc.cls
+    if cls is None or not issubclass(cls, ChapterChecks):
+        return
+    if "check_name" in metafunc.fixturenames:
+        metafunc.parametrize("check_name", cls.all_checks())
+    if "mutant" in metafunc.fixturenames:
+        metafunc.parametrize("mutant", cls.mutants, ids=[m.id for m in cls.mutants])
 
 
 @pytest.fixture(scope="session")

@@ -3,24 +3,23 @@ solution, rejects the learner's starting point, and rejects known-wrong implemen
 
 The wrong implementations (mutants) are the solution with one typical mistake edited in,
 built from `solutions/02_induction_heads.py` by `solution_cells`, so they follow the solution
-as it changes; an edit that stops matching the solution fails loudly. The last tests check
-the reference answers themselves against TransformerLens and `mi_tutorial.train`.
+as it changes; an edit that stops matching the solution fails loudly (the tests are
+`check_harness.ChapterChecks`). The last tests check the reference answers themselves
+against TransformerLens and `mi_tutorial.train`.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections import Counter
-from typing import NamedTuple
 
 import pytest
 import torch
 from transformer_lens.head_detector import detect_head
 
 import solution_cells
+from check_harness import ChapterChecks, Mutant
 from mi_tutorial import models, train
-from mi_tutorial.checks import CheckFailed, ch02
+from mi_tutorial.checks import ch02
 from mi_tutorial.data import repeated_tokens
 from mi_tutorial.reference import induction as reference
 
@@ -42,18 +41,6 @@ CHECK_ARGS = {
     "check_composition_scores": ["composition_scores"],
     "check_composition_baseline": ["composition_baseline"],
 }
-ALL_CHECKS = sorted(
-    name for name, fn in inspect.getmembers(ch02, inspect.isfunction) if name.startswith("check_")
-)
-
-
-class Mutant(NamedTuple):
-    check: str
-    edits: list[tuple[str, str]]
-    id: str
-    says: str | None = None  # a fragment the failure message must contain
-    hint: str | None = None  # a fragment of the "Hint: your output matches what <mistake> gives" line
-
 
 ABLATION_CALL = "logits = model.run_with_hooks(tokens, fwd_hooks=[hook])"
 ADD_HOOK = "model.add_hook(*hook)\n            logits = model(tokens)"
@@ -187,76 +174,11 @@ MUTANTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's
-    spin-waiting makes small matrix products many times slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _run_check(name: str, namespace: dict) -> None:
-    getattr(ch02, name)(*(namespace[arg] for arg in CHECK_ARGS[name]))
-
-
-def test_every_check_has_its_arguments_listed():
-    assert sorted(CHECK_ARGS) == ALL_CHECKS
-
-
-def test_every_check_has_at_least_three_mutants():
-    counts = Counter(m.check for m in MUTANTS)
-    assert {name: counts[name] for name in ALL_CHECKS if counts[name] < 3} == {}
-    assert set(counts) <= set(ALL_CHECKS), "a mutant names a check that does not exist"
-
-
-def test_mutant_ids_are_unique():
-    ids = [m.id for m in MUTANTS]
-    assert len(ids) == len(set(ids))
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_solution_passes(name, capsys):
-    _run_check(name, solution_cells.solution_namespace(STEM))
-    out = capsys.readouterr().out
-    number = list(CHECK_ARGS).index(name) + 1
-    # One line, naming this exercise (not a copy-pasted neighbour's) and what it checked.
-    assert out.count("\n") == 1 and out.startswith(f"✓ Exercise 2.{number} — "), out
-    assert "all checks passed" in out and all(arg in out for arg in CHECK_ARGS[name]), out
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_stub_is_not_attempted(name):
-    with pytest.raises(CheckFailed) as failure:
-        _run_check(name, solution_cells.stub_namespace(STEM))
-    assert "not attempted" in str(failure.value) and "NotImplementedError" in str(failure.value)
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
-def test_mutant_is_rejected(mutant, capsys):
-    namespace = solution_cells.solution_namespace(STEM, mutant.edits)
-    with pytest.raises(CheckFailed) as failure:
-        _run_check(mutant.check, namespace)
-    assert "✓" not in capsys.readouterr().out
-    message = str(failure.value)
-    if mutant.says:
-        assert mutant.says in message, message
-    if mutant.hint:
-        named = [line for line in message.splitlines() if line.startswith("Hint: your output matches what")]
-        assert named and mutant.hint in named[0], message
-
-
-def test_every_hinted_check_has_a_mutant_that_triggers_a_hint():
-    """The `mistakes=` hints are not decorative: a mutant of each hinted check names its mistake."""
-    hinted = {name for name in ALL_CHECKS if "mistakes=" in inspect.getsource(getattr(ch02, name))}
-    hinted_mutants = {m.check for m in MUTANTS if m.hint}
-    assert hinted - hinted_mutants == set()
-
-
-def test_edit_that_no_longer_matches_is_an_error():
-    with pytest.raises(solution_cells.MutantMismatch, match="no longer matches"):
-        solution_cells.solution_namespace(STEM, [("this text is not in the solution", "")])
+class TestChapter02Checks(ChapterChecks):
+    module = ch02
+    stem = STEM
+    check_args = CHECK_ARGS
+    mutants = MUTANTS
 
 
 # --- the reference answers themselves ----------------------------------------------------------

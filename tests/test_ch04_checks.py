@@ -8,15 +8,12 @@ as it changes; an edit that stops matching the solution fails loudly.
 
 from __future__ import annotations
 
-import inspect
-from collections import Counter
-from typing import NamedTuple
-
 import pytest
 import torch
 
 import solution_cells
-from mi_tutorial.checks import CheckFailed, ch04
+from check_harness import ChapterChecks, Mutant
+from mi_tutorial.checks import ch04
 from mi_tutorial.reference import superposition as ref
 
 STEM = "04_superposition"
@@ -33,19 +30,6 @@ CHECK_ARGS = {
     "check_classify_regime": ["classify_regime"],
     "check_generate_paired_features": ["generate_paired_features"],
 }
-ALL_CHECKS = sorted(
-    name for name, fn in inspect.getmembers(ch04, inspect.isfunction) if name.startswith("check_")
-)
-
-
-class Mutant(NamedTuple):
-    check: str
-    edits: list[tuple[str, str]]
-    id: str
-    says: str | None = None  # a fragment the failure message must contain
-    hint: str | None = None  # a fragment of the "Hint: your output matches what <mistake> gives" line
-
-
 PRESENT = "present = torch.rand(shape) < feature_probability  # [batch instance feature], broadcast over batch"
 PAIR_REPEAT = 'present = einops.repeat(pair_on, "batch instance pair -> batch instance (pair two)", two=2)'
 
@@ -200,70 +184,11 @@ MUTANTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The chapter's setup cell sets one thread (tiny models); give the process its setting back."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _run_check(name: str, namespace: dict) -> None:
-    getattr(ch04, name)(*(namespace[arg] for arg in CHECK_ARGS[name]))
-
-
-def test_every_check_has_its_arguments_listed():
-    assert sorted(CHECK_ARGS) == ALL_CHECKS
-
-
-def test_every_check_has_at_least_three_mutants():
-    counts = Counter(m.check for m in MUTANTS)
-    assert {name: counts[name] for name in ALL_CHECKS if counts[name] < 3} == {}
-    assert set(counts) <= set(ALL_CHECKS), "a mutant names a check that does not exist"
-
-
-def test_mutant_ids_are_unique():
-    ids = [m.id for m in MUTANTS]
-    assert len(ids) == len(set(ids))
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_solution_passes(name, capsys):
-    _run_check(name, solution_cells.solution_namespace(STEM))
-    out = capsys.readouterr().out
-    number = list(CHECK_ARGS).index(name) + 1
-    # One line, naming this exercise (not a copy-pasted neighbour's) and what it checked.
-    assert out.count("\n") == 1 and out.startswith(f"✓ Exercise 4.{number} — "), out
-    assert "all checks passed" in out and all(arg in out for arg in CHECK_ARGS[name]), out
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_stub_is_not_attempted(name):
-    with pytest.raises(CheckFailed) as failure:
-        _run_check(name, solution_cells.stub_namespace(STEM))
-    assert "not attempted" in str(failure.value) and "NotImplementedError" in str(failure.value)
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
-def test_mutant_is_rejected(mutant, capsys):
-    namespace = solution_cells.solution_namespace(STEM, mutant.edits)
-    with pytest.raises(CheckFailed) as failure:
-        _run_check(mutant.check, namespace)
-    assert "✓" not in capsys.readouterr().out
-    message = str(failure.value)
-    if mutant.says:
-        assert mutant.says in message, message
-    if mutant.hint:
-        named = [line for line in message.splitlines() if line.startswith("Hint: your output matches what")]
-        assert named and mutant.hint in named[0], message
-
-
-def test_every_hinted_check_has_a_mutant_that_triggers_a_hint():
-    """The `mistakes=` hints are not decorative: a mutant of each hinted check names its mistake."""
-    hinted = {name for name in ALL_CHECKS if "mistakes=" in inspect.getsource(getattr(ch04, name))}
-    hinted_mutants = {m.check for m in MUTANTS if m.hint}
-    assert hinted - hinted_mutants == set()
+class TestChapter04Checks(ChapterChecks):
+    module = ch04
+    stem = STEM
+    check_args = CHECK_ARGS
+    mutants = MUTANTS
 
 
 def test_checks_leave_the_learners_random_state_alone():

@@ -2,11 +2,28 @@
 
 Each check prints one line naming its exercise when the code is right, and raises
 `CheckFailed` (which case, expected vs got, the likely mistake) when it is not.
+
+A chapter's module is imported when first used (`checks.ch04` loads only chapter 04's
+checks), so a notebook does not pay for importing what other chapters' checks need.
 """
 
-from mi_tutorial.checks import ch01, ch02
-from mi_tutorial.checks import ch04
-from mi_tutorial.checks import ch06
+import importlib
+
 from mi_tutorial.checks._core import Check, CheckFailed
 
-__all__ = ["Check", "CheckFailed", "ch01", "ch02", "ch04", "ch06"]
+CHAPTERS = ("ch01", "ch02", "ch03", "ch04", "ch05", "ch06")
+__all__ = ["Check", "CheckFailed", *CHAPTERS]
+
+
+def __getattr__(name: str):
+    if name not in CHAPTERS:
+        raise AttributeError(f"module 'mi_tutorial.checks' has no attribute {name!r}")
+    try:
+        module = importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"chapter {name[2:]}'s checks ({__name__}.{name}) are not in this "
+                             "version of the course; update it (git pull) or reinstall.") from None
+    globals()[name] = module
+    return module

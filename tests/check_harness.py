@@ -24,7 +24,6 @@ from types import ModuleType
 from typing import NamedTuple
 
 import pytest
-import torch
 
 import solution_cells
 from mi_tutorial.checks import CheckFailed
@@ -53,15 +52,6 @@ class ChapterChecks:
         return sorted(name for name, _ in inspect.getmembers(cls.module, inspect.isfunction)
                       if name.startswith("check_"))
 
-    @pytest.fixture(autouse=True, scope="class")
-    def one_thread(self):
-        """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's
-        spin-waiting makes a 32x32 matmul ~1000x slower (8 ms instead of 9 us)."""
-        before = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(before)
-
     def run_check(self, name: str, namespace: dict) -> None:
         getattr(self.module, name)(*(namespace[arg] for arg in self.check_args[name]))
 
@@ -78,7 +68,9 @@ class ChapterChecks:
         assert len(ids) == len(set(ids))
 
     def test_solution_passes(self, check_name, capsys):
-        self.run_check(check_name, solution_cells.solution_namespace(self.stem))
+        namespace = solution_cells.solution_namespace(self.stem)
+        capsys.readouterr()  # drop what the chapter's setup cells printed, if they ran just now
+        self.run_check(check_name, namespace)
         out = capsys.readouterr().out
         chapter = int(self.stem[:2])
         number = list(self.check_args).index(check_name) + 1
@@ -93,6 +85,7 @@ class ChapterChecks:
 
     def test_mutant_is_rejected(self, mutant, capsys):
         namespace = solution_cells.solution_namespace(self.stem, mutant.edits)
+        capsys.readouterr()
         with pytest.raises(CheckFailed) as failure:
             self.run_check(mutant.check, namespace)
         assert "✓" not in capsys.readouterr().out

@@ -6,9 +6,21 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 from check_harness import ChapterChecks
 from mi_tutorial import grading, notebooks
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """The tests' models are tiny: they gain nothing from threads, and on a busy 2-core
+    machine OpenMP's spin-waiting makes a 32x32 matmul ~1000x slower (8 ms instead of 9 us).
+    Notebooks (nbval, `mi-tutorial check`) run in their own kernels and set their own."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def pytest_generate_tests(metafunc):

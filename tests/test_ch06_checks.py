@@ -3,24 +3,23 @@ solution, rejects the learner's starting point, and rejects known-wrong implemen
 
 The wrong implementations (mutants) are the solution with one typical mistake edited in,
 built from `solutions/06_steering_and_refusal.py` by `solution_cells`, so they follow the
-solution as it changes; an edit that stops matching the solution fails loudly. Then: the
+solution as it changes; an edit that stops matching the solution fails loudly (the tests
+are `check_harness.ChapterChecks`). Then: the
 reference answers against each other (weight orthogonalization is the hook ablation), their
 errors on bad input, and the optional chat-model section, offline.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections import Counter
-from typing import NamedTuple
 
 import pytest
 import torch
 
 import solution_cells
+from check_harness import ChapterChecks, Mutant
 from mi_tutorial import models
-from mi_tutorial.checks import CheckFailed, ch06
+from mi_tutorial.checks import ch06
 from mi_tutorial.data import tinyworld
 from mi_tutorial.reference import steering as reference
 
@@ -40,19 +39,6 @@ CHECK_ARGS = {
     "check_orthogonalize_model": ["orthogonalize_model"],
     "check_ablate_to_reference": ["ablate_to_reference"],
 }
-ALL_CHECKS = sorted(
-    name for name, fn in inspect.getmembers(ch06, inspect.isfunction) if name.startswith("check_")
-)
-
-
-class Mutant(NamedTuple):
-    check: str
-    edits: list[tuple[str, str]]
-    id: str
-    says: str | None = None  # a fragment the failure message must contain
-    hint: str | None = None  # a fragment of the "Hint: your output matches what <mistake> gives" line
-
-
 SCORE_LINE = "return last[:, refuse_id] - last[:, comply_id]"
 KL_LINE = "return (clean.exp() * (clean - edited)).sum(dim=-1).mean()"
 DIFF_LINE = "return means(harmful_tokens) - means(harmless_tokens)"
@@ -207,78 +193,11 @@ MUTANTS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from threads, and on a busy 2-core machine OpenMP's
-    spin-waiting makes small matrix products far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _run_check(name: str, namespace: dict) -> None:
-    getattr(ch06, name)(*(namespace[arg] for arg in CHECK_ARGS[name]))
-
-
-def test_every_check_has_its_arguments_listed():
-    assert sorted(CHECK_ARGS) == ALL_CHECKS
-
-
-def test_every_check_has_at_least_three_mutants():
-    counts = Counter(m.check for m in MUTANTS)
-    assert {name: counts[name] for name in ALL_CHECKS if counts[name] < 3} == {}
-    assert set(counts) <= set(ALL_CHECKS), "a mutant names a check that does not exist"
-
-
-def test_mutant_ids_are_unique():
-    ids = [m.id for m in MUTANTS]
-    assert len(ids) == len(set(ids))
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_solution_passes(name, capsys):
-    _run_check(name, solution_cells.solution_namespace(STEM))
-    out = capsys.readouterr().out
-    number = list(CHECK_ARGS).index(name) + 1
-    # One line, naming this exercise (not a copy-pasted neighbour's) and what it checked.
-    assert out.count("\n") == 1 and out.startswith(f"✓ Exercise 6.{number} — "), out
-    assert "all checks passed" in out and all(arg in out for arg in CHECK_ARGS[name]), out
-
-
-@pytest.mark.parametrize("name", ALL_CHECKS)
-def test_stub_is_not_attempted(name):
-    with pytest.raises(CheckFailed) as failure:
-        _run_check(name, solution_cells.stub_namespace(STEM))
-    assert "not attempted" in str(failure.value) and "NotImplementedError" in str(failure.value)
-
-
-@pytest.mark.parametrize("mutant", MUTANTS, ids=[m.id for m in MUTANTS])
-def test_mutant_is_rejected(mutant, capsys):
-    namespace = solution_cells.solution_namespace(STEM, mutant.edits)
-    with pytest.raises(CheckFailed) as failure:
-        _run_check(mutant.check, namespace)
-    assert "✓" not in capsys.readouterr().out
-    message = str(failure.value)
-    if mutant.says:
-        assert mutant.says in message, message
-    if mutant.hint:
-        named = [line for line in message.splitlines() if line.startswith("Hint: your output matches what")]
-        assert named and mutant.hint in named[0], message
-
-
-def test_every_hinted_check_has_a_mutant_that_triggers_a_hint():
-    """The `mistakes=` hints are not decorative: a mutant of each hinted check names its mistake."""
-    hinted = {name for name in ALL_CHECKS if "mistakes=" in inspect.getsource(getattr(ch06, name))}
-    hinted_mutants = {m.check for m in MUTANTS if m.hint}
-    assert hinted - hinted_mutants == set()
-
-
-def test_edit_that_no_longer_matches_is_an_error():
-    with pytest.raises(solution_cells.MutantMismatch, match="no longer matches"):
-        solution_cells.solution_namespace(STEM, [("this text is not in the solution", "")])
-    with pytest.raises(solution_cells.MutantMismatch, match=r"occurs \d+ times"):
-        solution_cells.solution_namespace(STEM, [("unit = direction / direction.norm()", "")])
+class TestChapter06Checks(ChapterChecks):
+    module = ch06
+    stem = STEM
+    check_args = CHECK_ARGS
+    mutants = MUTANTS
 
 
 # --- the reference answers -----------------------------------------------------------------------

@@ -147,3 +147,23 @@ def test_nbgrader_turns_the_assign_source_into_exactly_chapters(tmp_path):
     # two cells (the "generated from" note and the Colab badge) name the solutions file.
     from_solution = nbformat.read(release / "as_solution.ipynb", as_version=4)
     assert cells_as_graded(from_solution)[2:] == cells_as_graded(exercises)[2:]
+
+
+@pytest.mark.slow
+def test_a_real_chapter_autogrades_full_marks_for_the_solution_zero_for_the_untouched(tmp_path):
+    """The same, on chapter 04 (the quickest to run): one point per exercise, all or nothing."""
+    chapter = next(c for c in notebooks.find_chapters() if c.number == "04")
+    name = f"ch{chapter.number}"
+    assign.write_assignment([chapter], tmp_path / "out", nbgrader=True, name=name)
+    course = tmp_path / "out" / "nbgrader"
+    nbgrader(course, "generate_assignment", name)
+    for student, folder in (("perfect", "source"), ("untouched", "release")):
+        (course / "submitted" / student / name).mkdir(parents=True)
+        shutil.copy(course / folder / name / chapter.solution_notebook.name, course / "submitted" / student / name)
+    nbgrader(course, "autograde", name, "--create")
+    nbgrader(course, "export")
+    with open(course / "grades.csv", newline="") as file:
+        scores = {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(file)}
+    exercises = chapter.info()["exercises"]
+    assert exercises >= 8
+    assert scores == {"perfect": (exercises, exercises), "untouched": (0.0, exercises)}

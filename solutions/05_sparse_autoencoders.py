@@ -59,6 +59,7 @@ import tempfile
 
 import einops
 import torch
+from IPython.display import HTML, display
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
@@ -447,11 +448,13 @@ checks.ch05.check_dead_and_dense(dead_and_dense)
 #
 # Give the dead latents a job: take the `k_aux` largest *pre*-activations among the dead
 # latents only (the live ones must not be picked: set theirs to `-inf` before the topk),
-# ReLU them, decode them **without** `b_dec`, and ask that this reconstruct the residual
-# error `x - x̂` of the main SAE. Return the squared error summed over `d_in`, averaged over
-# the batch. If fewer than `k_aux` latents are dead, use them all; if none are, return 0.
-# The trainer adds this loss, times a small coefficient (1/32 in the paper), to the main
-# loss.
+# keep them as they are — **no ReLU**: a dead latent's pre-activations are often all
+# negative, and a ReLU would leave it without a gradient again —, put them in place in a
+# `[batch, d_sae]` tensor of zeros, decode **without** `b_dec`, and ask that this
+# reconstruct the residual error `x - x̂` of the main SAE. Return the squared error summed
+# over `d_in`, averaged over the batch. If fewer than `k_aux` latents are dead, use them
+# all (asking topk for more would pick `-inf`s); if none are, return 0. The trainer adds
+# this loss, times a small coefficient (1/32 in the paper), to the main loss.
 
 # %%
 def aux_k_loss(
@@ -467,7 +470,8 @@ def aux_k_loss(
     if n_dead == 0:
         return pre.new_zeros(())
     dead_pre = pre.masked_fill(~dead, float("-inf"))  # live latents can never be picked
-    f_aux = topk_activation(dead_pre, min(k_aux, n_dead))
+    top = dead_pre.topk(min(k_aux, n_dead), dim=-1)
+    f_aux = torch.zeros_like(pre).scatter(-1, top.indices, top.values)  # no ReLU
     return (f_aux @ W_dec - residual).pow(2).sum(dim=-1).mean()
     ### END SOLUTION
 
@@ -557,6 +561,24 @@ for name, h in (("ReLU, L1 2", relu_health), ("TopK, k 16", topk_health)):
     print(f"{name}: L0 {h['l0']:.1f}, explained variance {h['explained_variance']:.3f}, "
           f"dead {h['dead']:.1%}, dense {h['dense']:.1%}")
 assert topk_health["explained_variance"] > 0.8 and relu_health["explained_variance"] > 0.8
+
+# %% [markdown]
+# Few latents die in SAEs this small and this briefly trained (the "dead" ones above just
+# did not fire on these 8,000 test tokens). To see your auxiliary loss at work, we kill
+# half the latents on purpose — an encoder bias of -2 keeps them out of the top 16 — and
+# train two TopK SAEs from that start, without and with the aux-k loss (coefficient 1/32,
+# `k_aux = d_in / 2 = 64`, as in the paper).
+
+# %%
+revival = {}
+for aux_coefficient in (0.0, 1 / 32):
+    sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=D_MODEL, d_sae=D_SAE, architecture="topk", k=16), seed=0)
+    with torch.no_grad():
+        sae.b_enc[: D_SAE // 2] = -2.0
+    sae_lib.train_sae(sae, train_acts, aux_k_coefficient=aux_coefficient, **LM_TRAIN)
+    revival[aux_coefficient] = health(sae, test_acts)["dead"]
+    print(f"aux-k coefficient {aux_coefficient:.3f}: {revival[aux_coefficient]:.0%} of the latents never fire on the test text")
+assert revival[0.0] > 0.45 and revival[1 / 32] < revival[0.0] - 0.1, "the aux-k loss should revive dead latents"
 
 # %% [markdown]
 # ### Exercise 5.9 — CE loss recovered
@@ -681,9 +703,6 @@ checks.ch05.check_top_activations(top_activations)
 # where it fired hardest in bold.
 
 # %%
-from IPython.display import HTML, display  # noqa: E402
-
-
 def show_contexts(latent: int, tokens: Int[Tensor, "batch pos"], latent_acts: Float[Tensor, "batch pos"],
                   k: int = 6, window: int = 10) -> None:
     values, rows, positions = top_activations(latent_acts, k)

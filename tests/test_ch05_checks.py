@@ -40,6 +40,7 @@ EV_RESIDUAL = "residual = (x - x_hat).pow(2).sum()"
 EV_TOTAL = "total = (x - x.mean(dim=0)).pow(2).sum()"
 EV_RETURN = "return (1 - residual / total).item()"
 AUX_RETURN = "return (f_aux @ W_dec - residual).pow(2).sum(dim=-1).mean()"
+AUX_SCATTER = "f_aux = torch.zeros_like(pre).scatter(-1, top.indices, top.values)  # no ReLU"
 SPLICED = "with_sae = train.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, splice)]), tokens).item()"
 CLAMP = "act[:, 1:] = act[:, 1:] + (value - f).unsqueeze(-1) * sae.W_dec[latent]"
 
@@ -51,7 +52,8 @@ MUTANTS = [
     Mutant("check_topk_activation",
            [("top = pre.topk(k, dim=-1)", "top = pre.abs().topk(k, dim=-1)"), ("top.values.relu())", "pre.gather(-1, top.indices).relu())")],
            "topk-by-absolute-value", hint="absolute value"),
-    Mutant("check_topk_activation", [("scatter(-1, top.indices,", "scatter(0, top.indices,")], "topk-scatter-wrong-axis"),
+    Mutant("check_topk_activation", [("scatter(-1, top.indices, top.values.relu())", "scatter(0, top.indices, top.values.relu())")],
+           "topk-scatter-wrong-axis"),
     # --- 5.2 SparseAutoencoder
     Mutant("check_sparse_autoencoder", [("pre = (x - self.b_dec) @ self.W_enc + self.b_enc", "pre = x @ self.W_enc + self.b_enc")],
            "sae-no-pre-encoder-bias", hint="pre-encoder bias"),
@@ -114,6 +116,10 @@ MUTANTS = [
     Mutant("check_aux_k_loss", [(AUX_RETURN, "return (f_aux @ W_dec - residual).pow(2).mean()")], "aux-mean-over-d_in",
            hint="averaging the squared error"),
     Mutant("check_aux_k_loss", [(AUX_RETURN, "return (f_aux @ W_dec + residual).pow(2).sum(dim=-1).mean()")], "aux-sign"),
+    Mutant("check_aux_k_loss", [(AUX_SCATTER, "f_aux = torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())")],
+           "aux-relu", hint="a ReLU on the picked"),
+    Mutant("check_aux_k_loss", [("top = dead_pre.topk(min(k_aux, n_dead), dim=-1)", "top = dead_pre.topk(k_aux, dim=-1)")],
+           "aux-k-not-capped", "min(k_aux, n_dead)"),
     # --- 5.9 ce_loss_recovered
     Mutant("check_ce_loss_recovered", [("act[:, 1:] = sae(act[:, 1:])", "act = sae(act)")], "ce-splices-bos", hint="position 0"),
     Mutant("check_ce_loss_recovered",

@@ -206,3 +206,17 @@ def test_spliced_losses_with_a_perfect_sae_recover_everything():
     assert out["ce_loss_with_sae"] == pytest.approx(out["ce_loss_without_sae"], abs=1e-6)
     assert out["ce_loss_score"] == pytest.approx(1.0)
     assert out["ce_loss_with_ablation"] != pytest.approx(out["ce_loss_without_sae"])
+
+
+def test_aux_k_loss_reaches_dead_latents_with_negative_pre_activations():
+    """No ReLU in the auxiliary loss: a dead latent whose pre-activations are all negative
+    still gets a gradient (with a ReLU it would stay dead), and live latents get none."""
+    pre = torch.randn(8, 6, generator=torch.Generator().manual_seed(0))
+    pre[:, 4] = -3.0 - pre[:, 4].abs()
+    pre.requires_grad_(True)
+    dead = torch.tensor([False, False, False, False, True, True])
+    residual = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
+    W_dec = torch.randn(6, 3, generator=torch.Generator().manual_seed(2))
+    sae_lib.aux_k_loss(pre, dead, residual, W_dec, k_aux=2).backward()
+    assert (pre.grad[:, 4] != 0).all() and (pre.grad[:, :4] == 0).all()
+    assert sae_lib.aux_k_loss(pre, torch.zeros(6, dtype=torch.bool), residual, W_dec, 2).item() == 0.0

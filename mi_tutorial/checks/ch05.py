@@ -324,6 +324,7 @@ def check_aux_k_loss(aux_k_loss) -> None:
     d_sae, d_in = 12, 5
     pre = torch.randn(16, d_sae, generator=g)
     pre[:, :4] += 2.0  # live latents with large pre-activations: picking them is a visible mistake
+    pre[:, 9] -= 3.0  # a dead latent whose pre-activations are all negative
     W_dec = torch.randn(d_sae, d_in, generator=g)
     residual = torch.randn(16, d_in, generator=g)
     some_dead = torch.zeros(d_sae, dtype=torch.bool)
@@ -340,21 +341,25 @@ def check_aux_k_loss(aux_k_loss) -> None:
         got = check.call(aux_k_loss, pre.clone(), dead.clone(), residual.clone(), W_dec.clone(), k_aux, case=case, what="aux_k_loss")
         if isinstance(got, (int, float)):
             got = torch.tensor(float(got))
+        if isinstance(got, Tensor) and not torch.isfinite(got).all():
+            check.fail(f"the loss is {got.flatten()[0].item()}, not a number.", case=case,
+                       hint="with fewer dead latents than k_aux, topk also picks -inf entries: ask for min(k_aux, n_dead).")
         expected = ref.aux_k_loss(pre, dead, residual, W_dec, k_aux)
-        unmasked = ref.topk_activation(pre, k_aux)
-        picked = pre.masked_fill(~dead, float("-inf")).topk(max(1, min(k_aux, int(dead.sum()))), dim=-1)
-        no_relu = torch.zeros_like(pre).scatter(-1, picked.indices, picked.values)
+        n_pick = max(1, min(k_aux, int(dead.sum())))
+        unmasked = pre.topk(k_aux, dim=-1)
+        unmasked = torch.zeros_like(pre).scatter(-1, unmasked.indices, unmasked.values)
+        picked = pre.masked_fill(~dead, float("-inf")).topk(n_pick, dim=-1)
+        with_relu = torch.zeros_like(pre).scatter(-1, picked.indices, picked.values.relu())
+        kept = torch.zeros_like(pre).scatter(-1, picked.indices, picked.values)
         check.compare(
             got.reshape(()) if isinstance(got, Tensor) and got.numel() == 1 else got, expected, case=case, what="the auxiliary loss",
             mistakes={
                 "picking among all latents (the live ones were not set to -inf)":
                     (unmasked @ W_dec - residual).pow(2).sum(-1).mean(),
-                "no ReLU on the picked pre-activations": (no_relu @ W_dec - residual).pow(2).sum(-1).mean(),
-                "averaging the squared error over d_in instead of summing it":
-                    (ref.topk_activation(pre.masked_fill(~dead, float("-inf")), max(1, min(k_aux, int(dead.sum())))) @ W_dec
-                     - residual).pow(2).mean(),
-                "not returning 0 when no latent is dead": residual.pow(2).sum(-1).mean(),
-            },
+                "a ReLU on the picked pre-activations (a dead latent with negative ones gets no gradient)":
+                    (with_relu @ W_dec - residual).pow(2).sum(-1).mean(),
+                "averaging the squared error over d_in instead of summing it": (kept @ W_dec - residual).pow(2).mean(),
+            } if dead.any() else {"not returning 0 when no latent is dead": residual.pow(2).sum(-1).mean()},
             hint=None if int(dead.sum()) else "with no dead latent there is nothing to train: return 0.",
         )
     check.passed(f"{len(cases)} cases")

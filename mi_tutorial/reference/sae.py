@@ -135,13 +135,14 @@ def relu_sae_loss(sae: nn.Module, x: Tensor, l1_coefficient: float) -> tuple[Ten
 
 def aux_k_loss(pre: Tensor, dead: Tensor, residual: Tensor, W_dec: Tensor, k_aux: int) -> Tensor:
     """Gao et al.'s auxiliary loss: the `k_aux` largest pre-activations among the *dead*
-    latents (ReLU'd, decoded without b_dec) should reconstruct the residual x - x̂;
+    latents, as they are (no ReLU: a latent whose pre-activations are all negative must
+    still get a gradient), decoded without b_dec, should reconstruct the residual x - x̂;
     mean over the batch of the squared error summed over d_in. 0 when nothing is dead."""
     n_dead = int(dead.sum())
     if n_dead == 0:
         return pre.new_zeros(())
-    masked = pre.masked_fill(~dead, float("-inf"))
-    acts = topk_activation(masked, min(k_aux, n_dead))
+    top = pre.masked_fill(~dead, float("-inf")).topk(min(k_aux, n_dead), dim=-1)
+    acts = torch.zeros_like(pre).scatter(-1, top.indices, top.values)
     return (acts @ W_dec - residual).pow(2).sum(-1).mean()
 
 
@@ -281,7 +282,7 @@ def _fast_loss(sae: SAE, x: Tensor, *, l1_coefficient: float, aux_k_coefficient:
     if aux_k_coefficient > 0 and n_dead > 0:
         dead_ids = dead.nonzero().squeeze(1)  # choose among the dead columns only: cheap while few are dead
         aux = pre[:, dead_ids].topk(min(k_aux, n_dead), dim=-1, sorted=False)
-        aux_recon = F.embedding_bag(dead_ids[aux.indices], sae.W_dec, per_sample_weights=aux.values.relu(), mode="sum")
+        aux_recon = F.embedding_bag(dead_ids[aux.indices], sae.W_dec, per_sample_weights=aux.values, mode="sum")
         loss = loss + aux_k_coefficient * (aux_recon - (x - recon).detach()).pow(2).sum(-1).mean()
     with torch.no_grad():
         active = values > 0

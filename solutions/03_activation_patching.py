@@ -182,7 +182,7 @@ print(f"metric: clean run {metric(clean_logits):.3f}, corrupted run {metric(corr
 
 # %% [markdown]
 # ### Exercise 3.3 — Patching by layer and position
-# Difficulty 2/5 · Importance 5/5 · ~20 minutes
+# Difficulty 2/5 · Importance 5/5 · ~15 minutes
 #
 # For every layer and every position, run the corrupted tokens with that one activation
 # (`act_name` at that layer, that position, every prompt) replaced by its clean value, and
@@ -265,7 +265,7 @@ assert block_results[2, :, END].min() > THRESHOLD
 
 # %% [markdown]
 # ### Exercise 3.4 — Patching each head (all positions)
-# Difficulty 2/5 · Importance 5/5 · ~15 minutes
+# Difficulty 2/5 · Importance 5/5 · ~10 minutes
 #
 # Attention layers are sums of heads; which heads? Patch one head at a time, at every
 # position, for each of `act_name` = `"z"` (the head's output before `W_O`; patching it patches
@@ -327,7 +327,7 @@ assert all(head_results[3, l, h] > max(head_results[1, l, h], head_results[4, l,
 
 # %% [markdown]
 # ### Exercise 3.5 — Patching each head at each position
-# Difficulty 2/5 · Importance 3/5 · ~10 minutes
+# Difficulty 2/5 · Importance 3/5 · ~5 minutes
 #
 # Where does a head's output matter? Patch head `head`'s `z` at one position only.
 # Return `[layer, pos, head]` (the order of `transformer_lens.patching`). It is
@@ -487,7 +487,7 @@ assert all(attention["END→S2"][l, h] > attention["END→IO"][l, h] + attention
 
 # %% [markdown]
 # ### Exercise 3.8 — Path patching into later heads' queries, keys or values
-# Difficulty 4/5 · Importance 4/5 · ~25 minutes
+# Difficulty 4/5 · Importance 4/5 · ~20 minutes
 #
 # For each receiver head in a layer after the sender's: compute the receiver's `component`
 # (`"q"`, `"k"` or `"v"`) from the residual stream it would see with the path patched,
@@ -542,7 +542,7 @@ checks.ch03.check_path_patch_to_heads(path_patch_to_heads)
 
 # %% [markdown]
 # ### Exercise 3.9 — Path patching into the MLPs
-# Difficulty 3/5 · Importance 4/5 · ~15 minutes
+# Difficulty 3/5 · Importance 4/5 · ~10 minutes
 #
 # For each layer from the sender's on: compute that MLP's output from
 # `ln2(resid_mid_corrupted + Δ)` (`model.blocks[layer].ln2`, `model.blocks[layer].mlp`), run
@@ -706,7 +706,7 @@ assert all(abs(corrupted_to_s2[l, h] - attention["END→S2"][l, h]) < 0.1 for l,
 
 # %% [markdown]
 # ### Exercise 3.10 — Attribution patching of head outputs
-# Difficulty 3/5 · Importance 4/5 · ~15 minutes
+# Difficulty 3/5 · Importance 4/5 · ~10 minutes
 #
 # Run the corrupted tokens with a hook on every layer's `z` that keeps the tensor (return it
 # unchanged), compute the metric, and take its gradient with respect to those tensors
@@ -777,7 +777,7 @@ for name in estimates:
 
 # %% [markdown]
 # ### Exercise 3.11 — Run only a circuit
-# Difficulty 2/5 · Importance 4/5 · ~15 minutes
+# Difficulty 2/5 · Importance 4/5 · ~10 minutes
 #
 # `circuit` lists `(layer, head)` pairs to keep; `means` is `[layer, pos, head, d_head]`. Run
 # `tokens` with every other head's `z` replaced by `means[layer]` at each position. Return the
@@ -811,7 +811,7 @@ checks.ch03.check_run_with_circuit(run_with_circuit)
 
 # %% [markdown]
 # ### Exercise 3.12 — A bootstrap confidence interval
-# Difficulty 2/5 · Importance 3/5 · ~10 minutes
+# Difficulty 2/5 · Importance 3/5 · ~5 minutes
 #
 # Our prompts are a sample; how sure are we of a mean over 16 of them? The **percentile
 # bootstrap**: draw `n_resamples` resamples of the values *with replacement*

@@ -718,12 +718,103 @@ assert affine["harmful"] < 0.1 and affine["harmless"] < 0.05 and kl_affine < 0.1
 # description; where "neutral" lies along it is the other half, and ablating to zero assumes
 # it is at zero.
 #
-# ## Comparing with chapter 05's SAE latent
+# ## Part 6 — A detector is not a lever: the refusal direction and an SAE latent
 #
-# The issue for this chapter also asks to compare the difference-of-means direction with the
-# refusal latent of a sparse autoencoder (cosine similarity with its decoder direction, and
-# which steers better). That section arrives with chapter 05, which trains the SAE on this
-# model.
+# Chapter 05 trained sparse autoencoders on this model and found a latent that fires at the
+# end of harmful requests and almost nowhere else. Is that latent the refusal direction?
+# Train a TopK SAE (chapter 05's reference trainer) on ordinary TinyWorld text, read where the
+# direction was read, take the latent that best separates harmful from harmless *training*
+# requests, and compare: how well it detects on the test requests, its angle to the
+# difference of means, and what each direction does when ablated and when added.
+
+# %%
+from mi_tutorial.reference import sae as sae_lib
+
+read_hook = get_act_name("resid_pre", layer) if layer < model.cfg.n_layers else get_act_name("resid_post", model.cfg.n_layers - 1)
+
+
+def residual_at(tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=[read_hook])
+    return cache[read_hook]
+
+
+sae_text = tinyworld.sample_corpus(256, 64, seed=0, split="train").tokens
+sae_acts = residual_at(sae_text)[:, 1:].reshape(-1, model.cfg.d_model)  # not the <bos> position
+sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=model.cfg.d_model, d_sae=512, architecture="topk", k=16,
+                                    model_name="tinyworld-lm", hook_name=read_hook), seed=0)
+sae_lib.train_sae(sae, sae_acts, steps=150, batch_size=4096, lr=4e-3, seed=0)
+sae_health = sae_lib.sae_metrics(sae, sae_acts)
+print(f"TopK SAE at {read_hook}: {len(sae_acts):,} activations, L0 {sae_health['l0']:.0f}, "
+      f"explained variance {sae_health['explained_variance']:.3f}")
+
+
+def last_position_latents(harmful, harmless) -> tuple[Tensor, Tensor]:
+    """The SAE's latents at the last position of each request, and the harmful labels."""
+    with torch.no_grad():
+        latents = sae.encode(residual_at(torch.cat([harmful.tokens, harmless.tokens]))[:, -1])
+    return latents, torch.cat([harmful.harmful, harmless.harmful])
+
+
+train_latents, train_labels = last_position_latents(harmful_train, harmless_train)
+fires = (train_latents > 0).float()  # [prompt d_sae]
+hits = fires.T @ train_labels.float()
+f1 = 2 * hits / (fires.sum(0) + train_labels.sum())  # F1 of each latent as a detector of "harmful"
+refusal_latent = int(f1.argmax())
+test_latents, test_labels = last_position_latents(harmful_test, harmless_test)
+precision, recall = sae_lib.precision_recall(test_latents[:, refusal_latent] > 0, test_labels)
+latent_dir = sae.W_dec[refusal_latent].detach()
+cosines = F.cosine_similarity(sae.W_dec.detach(), refusal_dir[None], dim=-1)  # [d_sae]
+print(f"refusal latent {refusal_latent}: precision {precision:.2f}, recall {recall:.2f} on the test requests")
+print(f"cosine with the difference of means: {cosines[refusal_latent]:.2f} "
+      f"(rank {int((cosines > cosines[refusal_latent]).sum()) + 1} of {len(cosines)} latents; "
+      f"median |cosine| {cosines.abs().median():.2f})")
+assert min(precision, recall) > 0.9 and cosines[refusal_latent] > 4 * cosines.abs().median()
+
+# %% [markdown]
+# A near-perfect detector, and clearly related to the difference of means — but far from the
+# same direction. Now the test that matters: steer with each. To compare them fairly, scale
+# the latent's unit decoder direction to the length of the difference of means.
+
+# %%
+latent_vector = latent_dir / latent_dir.norm() * refusal_dir.norm()
+steering = {}
+for name, vector in [("difference of means", refusal_dir), (f"SAE latent {refusal_latent}", latent_vector)]:
+    steering[name] = {
+        "ablated: harmful refused": refusal_rate(model, harmful_test.tokens, ablation_hooks(model, vector)),
+        "added ×1: harmless refused": refusal_rate(model, harmless_test.tokens, addition_hooks(model, vector, layer, 1.0)),
+    }
+for name, rates in steering.items():
+    print(f"{name:>22}: " + ", ".join(f"{what} {rate:.0%}" for what, rate in rates.items()))
+dom_rates, latent_rates = steering.values()
+assert dom_rates["ablated: harmful refused"] < latent_rates["ablated: harmful refused"]
+assert dom_rates["added ×1: harmless refused"] > latent_rates["added ×1: harmless refused"]
+
+# %% [markdown]
+# The difference of means steers; the latent mostly does not. Where is the rest of the
+# difference? Write the mean latent activations of harmful minus harmless test requests as
+# a sum of decoder directions, and ask how much of the difference of means (projected on its
+# own direction) each latent carries:
+
+# %%
+latent_gap = test_latents[test_labels].mean(0) - test_latents[~test_labels].mean(0)  # [d_sae]
+unit_dom = refusal_dir / refusal_dir.norm()
+share = latent_gap * (sae.W_dec.detach() @ unit_dom) / refusal_dir.norm()  # [d_sae]
+top = share.abs().topk(5).indices
+for i in top.tolist():
+    print(f"latent {i:3d}: carries {share[i]:+.0%} of the difference of means" + ("  <- the refusal latent" if i == refusal_latent else ""))
+print(f"the refusal latent: {share[refusal_latent]:.0%}; all latents together: {share.sum():.0%}")
+assert share[refusal_latent] < 0.8
+
+# %% [markdown]
+# The SAE splits what the difference of means lumps together: several latents differ between
+# harmful and harmless requests, and the one that *detects* harm best carries only part of
+# the direction that later layers *read* to choose between `I` and `Sure`. An SAE latent is a
+# good description of what is represented; whether it is the variable the model acts on is a
+# separate question, which only an intervention answers — the same lesson as chapter 03's
+# patching, from the other side. (Chapter 05's "Golden Gate" clamping worked because the
+# bridge latents are read by the layers that choose the next word; try clamping this latent
+# in question 8 below.)
 #
 # ## Optional — the recipe on a real chat model
 #
@@ -825,6 +916,9 @@ if chat is not None:
 #   symmetrically, so ablating to zero disturbs harmless prompts too; setting the component to
 #   the harmless mean instead removes refusal and leaves them alone. And removing refusal does
 #   not add a capability: the model answers harmful requests with a harmless task.
+# - An SAE latent can detect harmful requests almost perfectly and still not be the direction
+#   the model acts on: ablating or adding it steers far less than the difference of means,
+#   which several latents share. Detection is description; steering is the test.
 #
 # ## Questions: predict, then run
 # 1. Before you run it: ablate the direction read at `final resid`, position `-1 (:)`. Is
@@ -843,3 +937,6 @@ if chat is not None:
 # 7. The never-requested verbs are refused at a low rate. With `reference_ablation_hooks`,
 #    write a hook that sets their projection to the *harmful* mean instead. Do they get
 #    refused? What does that say about what the model knows about kidnapping?
+# 8. Clamp the refusal latent with `sae_lib.clamp_latent` at `read_hook` (Part 6): to 0 on
+#    the harmful test prompts, and to twice its mean harmful activation on the harmless ones.
+#    Predict both refusal rates from Part 6's table before you measure them.

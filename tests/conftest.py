@@ -23,6 +23,20 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def offline(monkeypatch):
+    """Nothing under test may reach the hub: huggingface_hub reads the variable once, at
+    import, so the imported constant is patched as well as the environment. Plotly must
+    not try to open a browser either."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    import plotly.io
+
+    monkeypatch.setattr(plotly.io.renderers, "default", "")
+
+
 def pytest_generate_tests(metafunc):
     """A chapter's `ChapterChecks` tests run once per check (`check_name`) or per mutant."""
     cls = metafunc.cls

@@ -16,7 +16,7 @@ import pytest
 import torch
 from transformer_lens.head_detector import detect_head
 
-import solution_cells
+import optional_sections
 from check_harness import ChapterChecks, Mutant
 from mi_tutorial import models, train
 from mi_tutorial.checks import ch02
@@ -252,68 +252,26 @@ GPT2_LOAD_CELL = 'models.load_pretrained("gpt2")'
 GPT2_RUN_CELL = "if gpt2 is not None:"
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Nothing here may reach the hub (huggingface_hub reads the variable at import, so the
-    imported constant is patched too); plotly must not try to open a browser."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    huggingface_hub = pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    import plotly.io
-
-    monkeypatch.setattr(plotly.io.renderers, "default", "")
-
-
 @pytest.fixture(scope="module")
 def tiny_gpt2_folder(tmp_path_factory):
-    """A 2-layer GPT-2 with a 70-word vocabulary and 128 positions, saved with save_pretrained:
-    what `load_pretrained("gpt2")` returns, shrunk (the section uses runs of 50 distinct tokens)."""
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers import models as tokenizer_models
-
-    vocab = {word: index for index, word in enumerate(["<bos>"] + [f"w{i}" for i in range(69)])}
-    word_level = Tokenizer(tokenizer_models.WordLevel(vocab, unk_token="<bos>"))
-    word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=word_level, bos_token="<bos>", eos_token="<bos>", unk_token="<bos>", pad_token="<bos>"
-    )
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=128, vocab_size=len(vocab),
-                                     bos_token_id=0, eos_token_id=0)
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
-    transformers.GPT2LMHeadModel(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """A 2-layer GPT-2 with a 70-word vocabulary and 128 positions: what `load_pretrained("gpt2")`
+    returns, shrunk (the section uses runs of 50 distinct tokens)."""
+    return optional_sections.save_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), [f"w{i}" for i in range(69)])
 
 
 def _run_gpt2_section(monkeypatch, load, run_gpt2: bool) -> dict:
-    """The section's two cells, run after the solution, with `models.load_pretrained` replaced by `load`."""
-    monkeypatch.setattr(models, "load_pretrained", load)
-    namespace = solution_cells.solution_namespace(STEM)
-    exec(solution_cells.code_cell(STEM, "def score_heads"), namespace)
-    load_cell = solution_cells.code_cell(STEM, GPT2_LOAD_CELL)
-    assert load_cell.count("RUN_GPT2 = False") == 1  # off by default: tests and offline learners never wait on the network
-    exec(load_cell.replace("RUN_GPT2 = False", f"RUN_GPT2 = {run_gpt2}"), namespace)
-    exec(solution_cells.code_cell(STEM, GPT2_RUN_CELL), namespace)
-    return namespace
+    return optional_sections.run_section(monkeypatch, STEM, load, flag="RUN_GPT2", run=run_gpt2,
+                                         load_cell=GPT2_LOAD_CELL, run_cell=GPT2_RUN_CELL, before=("def score_heads",))
 
 
 def test_gpt2_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
-    def must_not_load(name):
-        raise AssertionError(f"the section tried to load {name!r} with RUN_GPT2 = False")
-
-    namespace = _run_gpt2_section(monkeypatch, must_not_load, run_gpt2=False)
+    namespace = _run_gpt2_section(monkeypatch, optional_sections.must_not_load, run_gpt2=False)
     assert namespace["gpt2"] is None
     assert "Skipped: set RUN_GPT2 = True" in capsys.readouterr().out
 
 
 def test_gpt2_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
-    def no_network(name):
-        raise RuntimeError(f"load_pretrained: could not load {name!r}: no network")
-
-    namespace = _run_gpt2_section(monkeypatch, no_network, run_gpt2=True)
+    namespace = _run_gpt2_section(monkeypatch, optional_sections.no_network, run_gpt2=True)
     out = capsys.readouterr().out
     assert namespace["gpt2"] is None
     assert "GPT-2 could not be loaded" in out and "no network" in out

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-import solution_cells
+import optional_sections
 from check_harness import ChapterChecks, Mutant
 from mi_tutorial import models
 from mi_tutorial.checks import ch03
@@ -199,69 +199,28 @@ GPT2_LOAD_CELL = 'models.load_pretrained("gpt2")'
 GPT2_RUN_CELL = "if gpt2 is not None:"
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Nothing here may reach the hub (huggingface_hub reads the variable at import, so the
-    imported constant is patched too); plotly must not try to open a browser."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    huggingface_hub = pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    import plotly.io
-
-    monkeypatch.setattr(plotly.io.renderers, "default", "")
-
-
 @pytest.fixture(scope="module")
 def tiny_gpt2_folder(tmp_path_factory):
-    """A 2-layer GPT-2 with a word-level tokenizer that knows the section's words, saved with
-    save_pretrained: what `load_pretrained("gpt2")` returns, shrunk."""
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers import models as tokenizer_models
-
+    """A 2-layer GPT-2 with a word-level tokenizer that knows the section's words: what
+    `load_pretrained("gpt2")` returns, shrunk."""
     words = ("When After and went to the store, park, arrived at house, gave handed a drink ball book "
              "Mary John Tom Anna James Paul Sarah David Mark Kate Adam Ben").split()
-    vocab = {word: index for index, word in enumerate(["<bos>", *dict.fromkeys(words)])}
-    word_level = Tokenizer(tokenizer_models.WordLevel(vocab, unk_token="<bos>"))
-    word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=word_level, bos_token="<bos>", eos_token="<bos>", unk_token="<bos>", pad_token="<bos>"
-    )
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=2, n_embd=16, n_head=2, n_positions=32, vocab_size=len(vocab),
-                                     bos_token_id=0, eos_token_id=0)
-    folder = tmp_path_factory.mktemp("tiny-gpt2")
-    transformers.GPT2LMHeadModel(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return optional_sections.save_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"), words, n_positions=32)
 
 
 def _run_gpt2_section(monkeypatch, load, run_gpt2: bool) -> dict:
-    """The section's two cells, run after the solution, with `models.load_pretrained` replaced by `load`."""
-    monkeypatch.setattr(models, "load_pretrained", load)
-    namespace = solution_cells.solution_namespace(STEM)
-    load_cell = solution_cells.code_cell(STEM, GPT2_LOAD_CELL)
-    assert load_cell.count("RUN_GPT2 = False") == 1  # off by default: tests and offline learners never wait on the network
-    exec(load_cell.replace("RUN_GPT2 = False", f"RUN_GPT2 = {run_gpt2}"), namespace)
-    exec(solution_cells.code_cell(STEM, GPT2_RUN_CELL), namespace)
-    return namespace
+    return optional_sections.run_section(monkeypatch, STEM, load, flag="RUN_GPT2", run=run_gpt2,
+                                         load_cell=GPT2_LOAD_CELL, run_cell=GPT2_RUN_CELL)
 
 
 def test_gpt2_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
-    def must_not_load(name):
-        raise AssertionError(f"the section tried to load {name!r} with RUN_GPT2 = False")
-
-    namespace = _run_gpt2_section(monkeypatch, must_not_load, run_gpt2=False)
+    namespace = _run_gpt2_section(monkeypatch, optional_sections.must_not_load, run_gpt2=False)
     assert namespace["gpt2"] is None
     assert "Skipped: set RUN_GPT2 = True" in capsys.readouterr().out
 
 
 def test_gpt2_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
-    def no_network(name):
-        raise RuntimeError(f"load_pretrained: could not load {name!r}: no network")
-
-    namespace = _run_gpt2_section(monkeypatch, no_network, run_gpt2=True)
+    namespace = _run_gpt2_section(monkeypatch, optional_sections.no_network, run_gpt2=True)
     out = capsys.readouterr().out
     assert namespace["gpt2"] is None
     assert "GPT-2 could not be loaded" in out and "no network" in out

@@ -16,7 +16,7 @@ import math
 import pytest
 import torch
 
-import solution_cells
+import optional_sections
 from check_harness import ChapterChecks, Mutant
 from mi_tutorial import models
 from mi_tutorial.checks import ch06
@@ -276,69 +276,28 @@ CHAT_LOAD_CELL = "chat = models.load_pretrained(CHAT_MODEL)"
 CHAT_RUN_CELL = "if chat is not None:"
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """Nothing here may reach the hub (huggingface_hub reads the variable at import, so the
-    imported constant is patched too); plotly must not try to open a browser."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    huggingface_hub = pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-    import plotly.io
-
-    monkeypatch.setattr(plotly.io.renderers, "default", "")
-
-
 @pytest.fixture(scope="module")
 def tiny_chat_folder(tmp_path_factory):
-    """A 4-layer GPT-2 with a word-level tokenizer knowing the section's words, saved with
-    save_pretrained: a stand-in for the chat model (no chat template, so the section uses
-    its plain `User: … Assistant:` format)."""
-    transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers import models as tokenizer_models
-
-    words = ["<bos>", "User:", "Assistant:", "I", "cannot", "Sure", "how", "to", "a", "the", "."]
-    vocab = {word: index for index, word in enumerate(words + [f"w{i}" for i in range(53)])}
-    word_level = Tokenizer(tokenizer_models.WordLevel(vocab, unk_token="<bos>"))
-    word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=word_level, bos_token="<bos>", eos_token="<bos>", unk_token="<bos>", pad_token="<bos>"
-    )
-    torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=4, n_embd=16, n_head=2, n_positions=128, vocab_size=len(vocab),
-                                     bos_token_id=0, eos_token_id=0)
-    folder = tmp_path_factory.mktemp("tiny-chat")
-    transformers.GPT2LMHeadModel(config).eval().save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    """A 4-layer GPT-2 with a word-level tokenizer knowing the section's words: a stand-in
+    for the chat model (no chat template, so the section uses its plain `User: … Assistant:`
+    format)."""
+    words = ["User:", "Assistant:", "I", "cannot", "Sure", "how", "to", "a", "the", "."] + [f"w{i}" for i in range(53)]
+    return optional_sections.save_tiny_gpt2(tmp_path_factory.mktemp("tiny-chat"), words, n_layer=4)
 
 
 def _run_chat_section(monkeypatch, load, run: bool) -> dict:
-    """The section's two cells, run after the solution, with `models.load_pretrained` replaced by `load`."""
-    monkeypatch.setattr(models, "load_pretrained", load)
-    namespace = solution_cells.solution_namespace(STEM)
-    load_cell = solution_cells.code_cell(STEM, CHAT_LOAD_CELL)
-    assert load_cell.count("RUN_CHAT_MODEL = False") == 1  # off by default: tests and offline learners never wait on the network
-    exec(load_cell.replace("RUN_CHAT_MODEL = False", f"RUN_CHAT_MODEL = {run}"), namespace)
-    exec(solution_cells.code_cell(STEM, CHAT_RUN_CELL), namespace)
-    return namespace
+    return optional_sections.run_section(monkeypatch, STEM, load, flag="RUN_CHAT_MODEL", run=run,
+                                         load_cell=CHAT_LOAD_CELL, run_cell=CHAT_RUN_CELL)
 
 
 def test_chat_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
-    def must_not_load(name):
-        raise AssertionError(f"the section tried to load {name!r} with RUN_CHAT_MODEL = False")
-
-    namespace = _run_chat_section(monkeypatch, must_not_load, run=False)
+    namespace = _run_chat_section(monkeypatch, optional_sections.must_not_load, run=False)
     assert namespace["chat"] is None
     assert "Skipped: set RUN_CHAT_MODEL = True" in capsys.readouterr().out
 
 
 def test_chat_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
-    def no_network(name):
-        raise RuntimeError(f"load_pretrained: could not load {name!r}: no network")
-
-    namespace = _run_chat_section(monkeypatch, no_network, run=True)
+    namespace = _run_chat_section(monkeypatch, optional_sections.no_network, run=True)
     out = capsys.readouterr().out
     assert namespace["chat"] is None
     assert "could not be loaded" in out and "no network" in out

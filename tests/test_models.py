@@ -23,16 +23,6 @@ TINY = dict(n_layers=1, d_model=8, d_head=4, n_heads=2, n_ctx=8, d_vocab=10,
             attn_only=True, normalization_type=None, seed=1)
 
 
-@pytest.fixture
-def offline(monkeypatch):
-    """No code under test may reach the hub. huggingface_hub reads the variable once, at
-    import, so the already-imported constant is patched as well as the environment."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    huggingface_hub = pytest.importorskip("huggingface_hub")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-
 def trained_looking_tiny_model():
     """A tiny model whose weights differ from a fresh boot of the same config, so a
     round trip that silently re-initialised from the seed would be caught."""

@@ -71,7 +71,7 @@ from mi_tutorial.reference import superposition
 # One thread: most matmuls here are small, and on a busy 2-core machine a second thread
 # spends more time waiting for the first than it saves (chapter 04 measured 5x slower).
 torch.set_num_threads(1)
-torch.manual_seed(0)
+_ = torch.manual_seed(0)  # (assigned, so the cell does not display the generator it returns)
 
 # %% [markdown]
 # ## Part 1 — An SAE by hand

@@ -55,7 +55,7 @@ from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_check
 from mi_tutorial import checks, models, plotting, train
 from mi_tutorial.data import reversal
 
-torch.manual_seed(0)
+_ = torch.manual_seed(0)  # (assigned, so the cell does not display the generator it returns)
 
 # %% [markdown]
 # ## Part 1 — The components

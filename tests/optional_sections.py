@@ -62,3 +62,19 @@ def must_not_load(name):
 
 def no_network(name):
     raise RuntimeError(f"load_pretrained: could not load {name!r}: no network")
+
+
+def check_skipped_by_default(run, monkeypatch, capsys, *, result: str, flag: str) -> None:
+    """As shipped, the section loads nothing, leaves `result` None and says how to turn it on.
+    `run(monkeypatch, load, run_flag)` runs the section (see `run_section`)."""
+    namespace = run(monkeypatch, must_not_load, False)
+    assert namespace[result] is None
+    assert f"Skipped: set {flag} = True" in capsys.readouterr().out
+
+
+def check_failed_load_is_reported(run, monkeypatch, capsys, *, result: str, says: str) -> None:
+    """Turned on without the network, the section reports why and skips the rest."""
+    namespace = run(monkeypatch, no_network, True)
+    out = capsys.readouterr().out
+    assert namespace[result] is None
+    assert says in out and "no network" in out

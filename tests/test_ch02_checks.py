@@ -265,16 +265,11 @@ def _run_gpt2_section(monkeypatch, load, run_gpt2: bool) -> dict:
 
 
 def test_gpt2_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
-    namespace = _run_gpt2_section(monkeypatch, optional_sections.must_not_load, run_gpt2=False)
-    assert namespace["gpt2"] is None
-    assert "Skipped: set RUN_GPT2 = True" in capsys.readouterr().out
+    optional_sections.check_skipped_by_default(_run_gpt2_section, monkeypatch, capsys, result="gpt2", flag="RUN_GPT2")
 
 
 def test_gpt2_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
-    namespace = _run_gpt2_section(monkeypatch, optional_sections.no_network, run_gpt2=True)
-    out = capsys.readouterr().out
-    assert namespace["gpt2"] is None
-    assert "GPT-2 could not be loaded" in out and "no network" in out
+    optional_sections.check_failed_load_is_reported(_run_gpt2_section, monkeypatch, capsys, result="gpt2", says="GPT-2 could not be loaded")
 
 
 def test_gpt2_section_runs_the_detectors_on_a_gpt2_model(offline, monkeypatch, capsys, tiny_gpt2_folder):

@@ -291,16 +291,11 @@ def _run_chat_section(monkeypatch, load, run: bool) -> dict:
 
 
 def test_chat_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
-    namespace = _run_chat_section(monkeypatch, optional_sections.must_not_load, run=False)
-    assert namespace["chat"] is None
-    assert "Skipped: set RUN_CHAT_MODEL = True" in capsys.readouterr().out
+    optional_sections.check_skipped_by_default(_run_chat_section, monkeypatch, capsys, result="chat", flag="RUN_CHAT_MODEL")
 
 
 def test_chat_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
-    namespace = _run_chat_section(monkeypatch, optional_sections.no_network, run=True)
-    out = capsys.readouterr().out
-    assert namespace["chat"] is None
-    assert "could not be loaded" in out and "no network" in out
+    optional_sections.check_failed_load_is_reported(_run_chat_section, monkeypatch, capsys, result="chat", says="could not be loaded")
 
 
 def test_chat_section_runs_the_recipe_on_a_transformers_model(offline, monkeypatch, capsys, tiny_chat_folder):

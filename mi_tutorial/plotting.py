@@ -91,17 +91,22 @@ def imshow(
     array = _numpy(values)
     if array.ndim != 2:
         raise ValueError(f"imshow wants a 2D tensor (rows, columns); got shape {tuple(array.shape)}.")
+    fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, aspect="auto")
+    return _finish(fig, show)
+
+
+def _heatmap(array, x, y, xlabel: str, ylabel: str, title: str, diverging: bool, **options) -> go.Figure:
+    """px.imshow with the course's labels and, if `diverging`, red-blue colours centred on 0."""
     scale = {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
-    fig = px.imshow(
+    return px.imshow(
         array,
         x=[str(v) for v in x] if x is not None else None,
         y=[str(v) for v in y] if y is not None else None,
         labels={"x": xlabel, "y": ylabel},
         title=title,
-        aspect="auto",
         **scale,
+        **options,
     )
-    return _finish(fig, show)
 
 
 def line(
@@ -201,16 +206,7 @@ def imshow_grid(
     if array.ndim != 3:
         raise ValueError(f"imshow_grid wants a 3D tensor (panel, rows, columns); got shape {tuple(array.shape)}.")
     names = _panel_titles(titles, array.shape[0], "imshow_grid")
-    scale = {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
-    fig = px.imshow(
-        array,
-        facet_col=0,
-        x=[str(v) for v in x] if x is not None else None,
-        y=[str(v) for v in y] if y is not None else None,
-        labels={"x": xlabel, "y": ylabel},
-        title=title,
-        **scale,
-    )
+    fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, facet_col=0)
     fig.for_each_annotation(lambda a: a.update(text=names[int(a.text.split("=")[-1])]))  # "facet_col=3" -> title 3
     return _finish(fig, show)
 

@@ -15,6 +15,7 @@ one: {"exercise", "status", "message"}, status one of `PASSED`, `FAILED`, `NOT_A
 from __future__ import annotations
 
 import json
+import numbers
 import os
 import sys
 import traceback
@@ -125,6 +126,17 @@ class Check:
     def expect_callable(self, obj: Any, name: str) -> None:
         if not callable(obj) or isinstance(obj, type):
             self.fail(f"pass your function `{name}` itself (without calling it); got {_summary(obj)}.")
+
+    def expect_number(self, got: Any, *, case: str, what: str, hint: str | None = None) -> torch.Tensor:
+        """A Python number or a one-element tensor, as a 0-d float tensor; anything else fails."""
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            return got.detach().reshape(()).float()
+        if isinstance(got, numbers.Real) and not isinstance(got, bool):
+            return torch.tensor(float(got))
+        if got is None:
+            self.fail(f"{what} is None: did you forget to `return` it?", case=case)
+        shown = f" of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else f" {got!r:.80}"
+        self.fail(f"{what} should be a single number, got {type(got).__name__}{shown}.", case=case, hint=hint)
 
     def compare(
         self,

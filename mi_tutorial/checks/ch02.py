@@ -12,7 +12,6 @@ would output, so a failure can name it.
 from __future__ import annotations
 
 import functools
-import numbers
 
 import torch
 import torch.nn.functional as F
@@ -60,17 +59,6 @@ def _patterns(model, tokens):
     with torch.no_grad():
         _, cache = model.run_with_cache(tokens)
     return [cache["pattern", layer] for layer in range(model.cfg.n_layers)]
-
-
-def _number(check: Check, got, *, case: str, what: str) -> torch.Tensor:
-    """A Python number or a one-element tensor, as a 0-d float tensor; anything else fails."""
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        return got.detach().reshape(()).float()
-    if isinstance(got, numbers.Real) and not isinstance(got, bool):
-        return torch.tensor(float(got))
-    if got is None:
-        check.fail(f"{what} is None: did you forget to `return` it?", case=case)
-    check.fail(f"{what} should be a single number (a float), got {type(got).__name__} {got!r:.80}.", case=case)
 
 
 # --- Exercise 2.1 ------------------------------------------------------------------------------
@@ -485,7 +473,7 @@ def check_copying_score(copying_score) -> None:
     n = 0
     for case, matrix in _copying_cases():
         got = check.call(copying_score, matrix.clone(), case=case, what="copying_score")
-        got = _number(check, got, case=case, what="the copying score")
+        got = check.expect_number(got, case=case, what="the copying score")
         diagonal = torch.arange(matrix.shape[0])
         expected = torch.tensor(reference.copying_score(matrix))
         check.compare(
@@ -564,7 +552,7 @@ def check_composition_score(composition_score) -> None:
     for case, W_A, W_B in cases:
         with torch.no_grad():
             got = check.call(composition_score, W_A, W_B, case=case, what="composition_score")
-            got = _number(check, got, case=case, what="the composition score")
+            got = check.expect_number(got, case=case, what="the composition score")
             A, B = W_A.AB, W_B.AB
             norm = torch.linalg.matrix_norm
             check.compare(
@@ -675,20 +663,14 @@ def check_composition_baseline(composition_baseline) -> None:
     cases = [(64, 16), (32, 4)]
     for i, (d_model, d_head) in enumerate(cases):
         case = f"d_model={d_model}, d_head={d_head}, n_samples={BASELINE_SAMPLES}"
-        got = _number(
-            check,
-            check.call(composition_baseline, d_model, d_head, BASELINE_SAMPLES, torch.Generator().manual_seed(130 + i),
-                       case=case, what="composition_baseline"),
-            case=case,
-            what="the baseline",
-        )
+        got = check.call(composition_baseline, d_model, d_head, BASELINE_SAMPLES, torch.Generator().manual_seed(130 + i),
+                         case=case, what="composition_baseline")
+        got = check.expect_number(got, case=case, what="the baseline")
         again = [  # two short runs from generators seeded alike must agree
-            _number(
-                check,
+            check.expect_number(
                 check.call(composition_baseline, d_model, d_head, 3, torch.Generator().manual_seed(150 + i),
                            case=case, what="composition_baseline"),
-                case=case,
-                what="the baseline",
+                case=case, what="the baseline",
             )
             for _ in range(2)
         ]

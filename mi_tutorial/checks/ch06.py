@@ -61,19 +61,6 @@ def _requests(n: int, seed: int):
             tinyworld.requests(n, harmful=False, seed=seed, split="train").tokens)
 
 
-def _number(check: Check, got, *, case: str, what: str) -> torch.Tensor:
-    """A Python number or a one-element tensor, as a 0-d float tensor; anything else fails."""
-    if isinstance(got, torch.Tensor) and got.numel() == 1:
-        return got.detach().reshape(()).float()
-    if isinstance(got, numbers.Real) and not isinstance(got, bool):
-        return torch.tensor(float(got))
-    if got is None:
-        check.fail(f"{what} is None: did you forget to `return` it?", case=case)
-    shape = f" of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else ""
-    check.fail(f"{what} should be a single number, got {type(got).__name__}{shape}.", case=case,
-               hint="average over the batch too: the result is one number.")
-
-
 def _expect_hooks(check: Check, hooks, model, *, case: str, what: str) -> list:
     """The learner's hooks as a list of (name, callable) pairs naming real hook points."""
     if hooks is None:
@@ -166,8 +153,9 @@ def check_kl_last_position(kl_last_position) -> None:
     edited = torch.randn(3, 2, 20, generator=generator)
     cases.append(("confident clean logits (probabilities below 1e-80)", peaked, edited))
     for case, clean, edited in cases:
-        got = _number(check, check.call(kl_last_position, clean.clone(), edited.clone(), case=case, what="kl_last_position"),
-                      case=case, what="kl_last_position's result")
+        got = check.expect_number(check.call(kl_last_position, clean.clone(), edited.clone(), case=case, what="kl_last_position"),
+                                  case=case, what="kl_last_position's result",
+                                  hint="average over the batch too: the result is one number.")
         expected = reference.kl_last_position(clean, edited)
         all_positions = (clean.log_softmax(-1).exp() * (clean.log_softmax(-1) - edited.log_softmax(-1))).sum(-1)
         check.compare(

@@ -1,6 +1,6 @@
 """Time each solution notebook executed headless, as nbval runs it (target: ≤ 90 s each on 2 CPU cores).
 
-    python benchmarks/notebooks.py [NN ...]
+    python benchmarks/build.py [NN ...]
 """
 
 import sys
@@ -9,11 +9,11 @@ import time
 import nbclient
 import nbformat
 
-from mi_tutorial import notebooks
+from mi_tutorial.course import build
 
 
 def main(wanted: list[str]) -> int:
-    chapters = [c for c in notebooks.find_chapters() if not wanted or c.number in wanted]
+    chapters = [c for c in build.find_chapters() if not wanted or c.number in wanted]
     for chapter in chapters:
         nb = nbformat.read(chapter.solution_notebook, as_version=4)
         start = time.perf_counter()

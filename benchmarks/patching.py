@@ -1,4 +1,4 @@
-"""Time mi_tutorial.reference.patching against transformer_lens.patching on the same model and inputs.
+"""Time mi_tutorial.checks._keys.patching against transformer_lens.patching on the same model and inputs.
 
     .venv/bin/python benchmarks/patching.py [--prompts 32] [--threads 2] [--repeats 3]
 
@@ -27,7 +27,7 @@ import transformer_lens.patching as tl_patching
 
 from mi_tutorial import models
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import patching as reference
+from mi_tutorial.checks._keys import patching as reference
 
 
 def sweeps(model, corrupted_tokens, clean_cache, corrupted_cache, metric):

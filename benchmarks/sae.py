@@ -1,4 +1,4 @@
-"""How fast does the reference SAE trainer (mi_tutorial/reference/sae.py) train on a CPU?
+"""How fast does the reference SAE trainer (mi_tutorial/sae.py) train on a CPU?
 
 Caches tinyworld-lm's residual stream at the middle layer (chapter 05's setting), then trains
 a ReLU and a TopK SAE on it and prints, for each: tokens/s, final L0 and explained variance
@@ -24,7 +24,7 @@ import torch
 
 from mi_tutorial import models
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import sae as sae_lib
+from mi_tutorial import sae as sae_lib
 
 HOOK = "blocks.2.hook_resid_pre"
 

@@ -2,7 +2,7 @@
 
 Trains the recipe's model and data for several seeds, one CPU thread as the recipe does,
 and prints the held-out metrics every few steps. The numbers quoted next to
-ATTN_ONLY_2L_STEPS in mi_tutorial/train.py come from
+STEPS in mi_tutorial/course/recipes/attn_only_2l.py come from
 
     python benchmarks/train_attn_only.py --seeds 0-10 --steps 600
 
@@ -18,15 +18,9 @@ import torch
 
 from mi_tutorial.data import repeated_tokens
 from mi_tutorial.models import boot
-from mi_tutorial.train import (
-    ATTN_ONLY_2L_CONFIG,
-    ATTN_ONLY_2L_HALF_LEN,
-    ATTN_ONLY_2L_LR,
-    ATTN_ONLY_2L_MIN_HALF_LEN,
-    attn_only_2l_batches,
-    induction_metrics,
-    next_token_loss,
-)
+from mi_tutorial.course.recipes import attn_only_2l as recipe
+from mi_tutorial.metrics import induction_metrics
+from mi_tutorial.train import next_token_loss
 
 
 def seed_range(text: str) -> list[int]:
@@ -39,18 +33,18 @@ def main() -> None:
     parser.add_argument("--seeds", type=seed_range, default=seed_range("0-4"), help="e.g. 0-10")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--every", type=int, default=100, help="evaluate every N steps")
-    parser.add_argument("--lr", type=float, default=ATTN_ONLY_2L_LR)
-    parser.add_argument("--min-half-len", type=int, default=ATTN_ONLY_2L_MIN_HALF_LEN)
+    parser.add_argument("--lr", type=float, default=recipe.LR)
+    parser.add_argument("--min-half-len", type=int, default=recipe.MIN_HALF_LEN)
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    half_len = ATTN_ONLY_2L_HALF_LEN
-    eval_tokens = repeated_tokens(300, half_len, ATTN_ONLY_2L_CONFIG["d_vocab"], seed=999)
+    half_len = recipe.HALF_LEN
+    eval_tokens = repeated_tokens(300, half_len, recipe.CONFIG["d_vocab"], seed=999)
     print("step: repeated-half loss / best induction score @ head / best prev-token score @ head")
     for seed in args.seeds:
         torch.manual_seed(seed)
-        model = boot({**ATTN_ONLY_2L_CONFIG, "seed": seed}).train()
-        make_batch = attn_only_2l_batches(seed, args.min_half_len)
+        model = boot({**recipe.CONFIG, "seed": seed}).train()
+        make_batch = recipe.batches(seed, args.min_half_len)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr)
         train_seconds, report = 0.0, []
         for step in range(1, args.steps + 1):

@@ -15,7 +15,10 @@ import time
 from pathlib import Path
 
 from mi_tutorial.models import CHECKPOINT_DIR, read_manifest
-from mi_tutorial.train import TINYWORLD_LM_BATCH, TINYWORLD_LM_CONFIG, TINYWORLD_LM_STEPS, run_recipe
+from mi_tutorial.course.recipes import run_recipe
+from mi_tutorial.course.recipes.tinyworld_lm import BATCH as TINYWORLD_LM_BATCH
+from mi_tutorial.course.recipes.tinyworld_lm import CONFIG as TINYWORLD_LM_CONFIG
+from mi_tutorial.course.recipes.tinyworld_lm import STEPS as TINYWORLD_LM_STEPS
 
 
 def main() -> None:

@@ -60,7 +60,8 @@ from transformer_lens import FactoredMatrix
 from transformer_lens.head_detector import detect_head
 from transformer_lens.utilities import get_act_name
 
-from mi_tutorial import checks, models, plotting, train
+from mi_tutorial import checks, metrics, models, plotting, train
+from mi_tutorial.course.recipes import attn_only_2l as recipe
 from mi_tutorial.data import repeated_tokens
 
 torch.manual_seed(0)
@@ -79,7 +80,7 @@ example = repeated_tokens(2, 6, 64, seed=0)  # 2 sequences, runs of 6, vocabular
 example
 
 # %% [markdown]
-# Our model (`train.ATTN_ONLY_2L_CONFIG`): 2 layers of 4 attention heads each, `d_model=64`,
+# Our model (`recipe.CONFIG`): 2 layers of 4 attention heads each, `d_model=64`,
 # no MLPs and no LayerNorm, a vocabulary of 64 tokens and a context of 41 positions. With
 # nothing but attention and a residual stream, everything it does is something attention can
 # do — which is what makes it readable.
@@ -94,7 +95,7 @@ example
 # - the **repeated half**: the predictions of the second run's tokens, *except its first
 #   one* (position `half_len + 1`): nothing before it says the run is about to repeat.
 #
-# `train.lm_loss(logits, tokens, start=s)` (your `lm_cross_entropy` of chapter 01) scores the
+# `metrics.lm_loss(logits, tokens, start=s)` (your `lm_cross_entropy` of chapter 01) scores the
 # tokens at positions `>= s`; slicing `logits` and `tokens` to their first positions scores
 # only those (a causal model's logits there do not depend on what comes later).
 
@@ -105,8 +106,8 @@ def split_losses(
     """[first-half loss, repeated-half loss] of BOS + a run of half_len tokens + the run again."""
     ### BEGIN SOLUTION
     repeat_start = 1 + half_len  # position of the second run's first token
-    first = train.lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])
-    repeated = train.lm_loss(logits, tokens, start=repeat_start + 1)
+    first = metrics.lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])
+    repeated = metrics.lm_loss(logits, tokens, start=repeat_start + 1)
     return torch.stack([first, repeated])
     ### END SOLUTION
 
@@ -122,7 +123,7 @@ checks.ch02.check_split_losses(split_losses)
 
 # %%
 RETRAIN = True
-TRAIN_STEPS = 350  # fewer than the recipe's train.ATTN_ONLY_2L_STEPS: enough for the drop (see below)
+TRAIN_STEPS = 350  # fewer than the recipe's recipe.STEPS: enough for the drop (see below)
 
 if RETRAIN:
     split_history = []  # [first-half loss, repeated-half loss] at each step
@@ -132,16 +133,16 @@ if RETRAIN:
         half_len = (tokens.shape[1] - 1) // 2  # BOS + two runs; the run length varies by batch
         with torch.no_grad():
             split_history.append(split_losses(logits, tokens, half_len))
-        return train.lm_loss(logits, tokens)
+        return metrics.lm_loss(logits, tokens)
 
-    seed = train.ATTN_ONLY_2L_CONFIG["seed"]  # the recipe uses one seed for weights, data and training
-    trained = models.boot(train.ATTN_ONLY_2L_CONFIG)
+    seed = recipe.CONFIG["seed"]  # the recipe uses one seed for weights, data and training
+    trained = models.boot(recipe.CONFIG)
     result = train.train(
         trained,
-        train.attn_only_2l_batches(seed),
+        recipe.batches(seed),
         loss_and_record,
         steps=TRAIN_STEPS,
-        lr=train.ATTN_ONLY_2L_LR,
+        lr=recipe.LR,
         seed=seed,
         desc="attn-only-2l",
     )
@@ -187,11 +188,11 @@ if RETRAIN:
 
 # %%
 model = models.load_toy_model("attn-only-2l")
-held_out = repeated_tokens(train.EVAL_BATCH, train.ATTN_ONLY_2L_HALF_LEN, model.cfg.d_vocab, seed=train.EVAL_SEED)
-for name, candidate, steps in [("shipped", model, train.ATTN_ONLY_2L_STEPS)] + ([("yours", trained, TRAIN_STEPS)] if RETRAIN else []):
-    metrics = train.induction_metrics(candidate, held_out, train.ATTN_ONLY_2L_HALF_LEN)
-    print(f"{name:>8} ({steps} steps): repeated-half loss {metrics['repeated_half_loss']:.3f}, "
-          f"best induction head {metrics['best_induction_head']} ({metrics['best_induction_score']:.2f})")
+held_out = repeated_tokens(recipe.EVAL_BATCH, recipe.HALF_LEN, model.cfg.d_vocab, seed=recipe.EVAL_SEED)
+for name, candidate, steps in [("shipped", model, recipe.STEPS)] + ([("yours", trained, TRAIN_STEPS)] if RETRAIN else []):
+    measured = metrics.induction_metrics(candidate, held_out, recipe.HALF_LEN)
+    print(f"{name:>8} ({steps} steps): repeated-half loss {measured['repeated_half_loss']:.3f}, "
+          f"best induction head {measured['best_induction_head']} ({measured['best_induction_score']:.2f})")
 
 # %% [markdown]
 # ## Part 2 — Looking at attention
@@ -353,8 +354,8 @@ for kind, table in scores.items():
 
 # %%
 reference_scores = {
-    "previous-token": train.prev_token_scores(model, tokens),
-    "induction": train.induction_scores(model, tokens, HALF_LEN),
+    "previous-token": metrics.prev_token_scores(model, tokens),
+    "induction": metrics.induction_scores(model, tokens, HALF_LEN),
 }
 texts = [model.to_string(sequence[1:]) for sequence in tokens[:20]]  # words, without <bos>
 assert torch.equal(model.to_tokens(texts), tokens[:20]), "the words do not tokenize back to the same ids"
@@ -865,8 +866,8 @@ if gpt2 is not None:
 #   previous-token head's QK circuit is positional, and the layers compose through the keys.
 #
 # ## Questions: predict, then run
-# 1. Retrain with `train.attn_only_2l_batches(seed, min_half_len=20)` (every run 20 tokens
-#    long). The comment on `ATTN_ONLY_2L_MIN_HALF_LEN` in `mi_tutorial/train.py` says no
+# 1. Retrain with `recipe.batches(seed, min_half_len=20)` (every run 20 tokens
+#    long). The comment on `MIN_HALF_LEN` in `mi_tutorial/course/recipes/attn_only_2l.py` says no
 #    previous-token head forms then. Before you look: what should the induction scores, the
 #    positional patterns and the K-composition scores show?
 # 2. Set `n_layers=1` and retrain. Can the repeated-half loss fall? What would a single layer of

@@ -63,10 +63,10 @@ from IPython.display import HTML, display
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from mi_tutorial import checks, models, plotting, train
+from mi_tutorial import checks, metrics, models, plotting, train
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import sae as sae_lib
-from mi_tutorial.reference import superposition
+from mi_tutorial import sae as sae_lib
+from mi_tutorial.checks._keys import superposition  # TODO(issue 15): chapter 04 toy model pieces belong in the library
 
 # One thread: most matmuls here are small, and on a busy 2-core machine a second thread
 # spends more time waiting for the first than it saves (chapter 04 measured 5x slower).
@@ -592,7 +592,7 @@ assert revival[0.0] > 0.45 and revival[1 / 32] < revival[0.0] - 0.1, "the aux-k 
 #
 # Explained variance says how close `x̂` is to `x`, not whether the *model* still works on
 # `x̂`. The test that matters: splice the SAE into the model — replace the activation at the
-# hook by its reconstruction — and measure the next-token loss (`train.lm_loss`). Compare
+# hook by its reconstruction — and measure the next-token loss (`metrics.lm_loss`). Compare
 # with the clean loss and with the loss when the activation is zeroed (zero-ablation, the
 # "knows nothing" baseline):
 #
@@ -615,9 +615,9 @@ def ce_loss_recovered(model, sae: nn.Module, tokens: Int[Tensor, "batch pos"], h
         return act
 
     with torch.no_grad():
-        clean = train.lm_loss(model(tokens), tokens).item()
-        with_sae = train.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, splice)]), tokens).item()
-        ablated = train.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, zero_ablate)]), tokens).item()
+        clean = metrics.lm_loss(model(tokens), tokens).item()
+        with_sae = metrics.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, splice)]), tokens).item()
+        ablated = metrics.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, zero_ablate)]), tokens).item()
     return {
         "ce_loss_without_sae": clean,
         "ce_loss_with_sae": with_sae,

@@ -728,7 +728,7 @@ assert affine["harmful"] < 0.1 and affine["harmless"] < 0.05 and kl_affine < 0.1
 # difference of means, and what each direction does when ablated and when added.
 
 # %%
-from mi_tutorial.reference import sae as sae_lib
+from mi_tutorial import sae as sae_lib
 
 read_hook = get_act_name("resid_pre", layer) if layer < model.cfg.n_layers else get_act_name("resid_post", model.cfg.n_layers - 1)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from check_harness import ChapterChecks
-from mi_tutorial import grading, notebooks
+from mi_tutorial.course import build, grading
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -57,7 +57,7 @@ def checked_solution():
     """
     reports: dict[str, grading.NotebookReport] = {}
 
-    def get(chapter: notebooks.Chapter) -> grading.NotebookReport:
+    def get(chapter: build.Chapter) -> grading.NotebookReport:
         if chapter.stem not in reports:
             reports[chapter.stem] = grading.check_notebook(chapter.solution_notebook, timeout=900)
         return reports[chapter.stem]

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import jupytext
 
-from mi_tutorial.notebooks import BEGIN_SOLUTION, COURSE_ROOT, strip_solutions
+from mi_tutorial.course.build import BEGIN_SOLUTION, COURSE_ROOT, strip_solutions
 
 SOLUTIONS_DIR = COURSE_ROOT / "solutions"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from mi_tutorial import assign, cli, notebooks
+from mi_tutorial.course import assign, build, cli
 
-CHAPTER = next(c for c in notebooks.find_chapters() if c.number == "01")
+CHAPTER = next(c for c in build.find_chapters() if c.number == "01")
 
 
 def test_handout_holds_the_exercise_notebooks_and_a_student_readme(tmp_path, capsys):
@@ -18,7 +18,7 @@ def test_handout_holds_the_exercise_notebooks_and_a_student_readme(tmp_path, cap
     assert cli.main(["assign", "1", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["01_transformer_from_scratch.ipynb", "README.md"]
     handed_out = nbformat.read(out / "01_transformer_from_scratch.ipynb", as_version=4)
-    assert handed_out.cells == notebooks.build_notebook(CHAPTER, "exercises").cells
+    assert handed_out.cells == build.build_notebook(CHAPTER, "exercises").cells
     assert "BEGIN SOLUTION" not in (out / "01_transformer_from_scratch.ipynb").read_text()
 
     readme = (out / "README.md").read_text()

@@ -28,7 +28,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mi_tutorial import notebooks
+from mi_tutorial.course import build
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
 pytestmark = [
@@ -120,7 +120,7 @@ def _figures_only(nb) -> nbformat.NotebookNode:
     return copy
 
 
-@pytest.mark.parametrize("chapter", notebooks.find_chapters(), ids=lambda c: c.stem)
+@pytest.mark.parametrize("chapter", build.find_chapters(), ids=lambda c: c.stem)
 def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_path, screenshot_folder):
     report = checked_solution(chapter)
     assert report.executed is not None, report.notes
@@ -144,7 +144,7 @@ def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_p
 
     html = dom.find("html")
     errors = json.loads(html.get("data-page-errors", '["the recorder did not run"]'))
-    badge = f"failed to load {notebooks.COLAB_BADGE_IMAGE}"
+    badge = f"failed to load {build.COLAB_BADGE_IMAGE}"
     assert [e for e in errors if e != badge] == [], errors
     uncaught = [line for line in result.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
     assert uncaught == []

@@ -18,10 +18,10 @@ from transformer_lens.head_detector import detect_head
 
 import optional_sections
 from check_harness import ChapterChecks, Mutant
-from mi_tutorial import models, train
+from mi_tutorial import metrics, models
 from mi_tutorial.checks import ch02
 from mi_tutorial.data import repeated_tokens
-from mi_tutorial.reference import induction as reference
+from mi_tutorial.checks._keys import induction as reference
 
 STEM = "02_induction_heads"
 
@@ -53,7 +53,7 @@ MUTANTS = [
     Mutant("check_split_losses", [("start=repeat_start + 1)", "start=repeat_start)")], "split-scores-first-repeated-token", hint="scoring the repeated run's first token"),
     Mutant(
         "check_split_losses",
-        [("train.lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])", "train.lm_loss(logits[:, : repeat_start + 1], tokens[:, : repeat_start + 1])")],
+        [("metrics.lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])", "metrics.lm_loss(logits[:, : repeat_start + 1], tokens[:, : repeat_start + 1])")],
         "split-first-half-one-too-long",
         hint="in the first half",
     ),
@@ -106,8 +106,8 @@ MUTANTS = [
     ),
     Mutant(
         "check_repeated_half_ablation",
-        [("clean = split_losses(model(tokens), tokens, half_len)[1]", "clean = train.lm_loss(model(tokens), tokens)"),
-         ("= split_losses(logits, tokens, half_len)[1] - clean", "= train.lm_loss(logits, tokens) - clean")],
+        [("clean = split_losses(model(tokens), tokens, half_len)[1]", "clean = metrics.lm_loss(model(tokens), tokens)"),
+         ("= split_losses(logits, tokens, half_len)[1] - clean", "= metrics.lm_loss(logits, tokens) - clean")],
         "abl-whole-sequence",
         hint="whole sequence",
     ),
@@ -201,9 +201,9 @@ def test_reference_scores_agree_with_head_detector(toy):
         _, cache = toy.run_with_cache(tokens)
     duplicate = torch.stack([reference.duplicate_token_scores(cache["pattern", layer], tokens) for layer in range(2)])
     ours = {
-        "previous_token_head": (train.prev_token_scores(toy, tokens), (n_pos - 1) / n_pos),
+        "previous_token_head": (metrics.prev_token_scores(toy, tokens), (n_pos - 1) / n_pos),
         "duplicate_token_head": (duplicate, half_len / n_pos),
-        "induction_head": (train.induction_scores(toy, tokens, half_len), half_len / n_pos),
+        "induction_head": (metrics.induction_scores(toy, tokens, half_len), half_len / n_pos),
     }
     for name, (scores, fraction) in ours.items():
         torch.testing.assert_close(detect_head(toy, texts, name), scores * fraction, atol=1e-5, rtol=1e-4, msg=name)
@@ -211,11 +211,11 @@ def test_reference_scores_agree_with_head_detector(toy):
 
 def test_reference_split_losses_match_the_recipe_metrics(toy):
     tokens = repeated_tokens(20, 12, toy.cfg.d_vocab, seed=6)
-    metrics = train.induction_metrics(toy, tokens, 12)
+    measured = metrics.induction_metrics(toy, tokens, 12)
     with torch.no_grad():
         first, repeated = reference.split_losses(toy(tokens), tokens, 12).tolist()
-    assert first == pytest.approx(metrics["first_half_loss"], rel=1e-6)
-    assert repeated == pytest.approx(metrics["repeated_half_loss"], rel=1e-6)
+    assert first == pytest.approx(measured["first_half_loss"], rel=1e-6)
+    assert repeated == pytest.approx(measured["repeated_half_loss"], rel=1e-6)
 
 
 def test_reference_logit_attribution_sums_to_the_logits(toy):

@@ -14,7 +14,7 @@ import torch
 import solution_cells
 from check_harness import ChapterChecks, Mutant
 from mi_tutorial.checks import ch04
-from mi_tutorial.reference import superposition as ref
+from mi_tutorial.checks._keys import superposition as ref
 
 STEM = "04_superposition"
 

@@ -41,7 +41,7 @@ EV_TOTAL = "total = (x - x.mean(dim=0)).pow(2).sum()"
 EV_RETURN = "return (1 - residual / total).item()"
 AUX_RETURN = "return (f_aux @ W_dec - residual).pow(2).sum(dim=-1).mean()"
 AUX_SCATTER = "f_aux = torch.zeros_like(pre).scatter(-1, top.indices, top.values)  # no ReLU"
-SPLICED = "with_sae = train.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, splice)]), tokens).item()"
+SPLICED = "with_sae = metrics.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[(hook_name, splice)]), tokens).item()"
 CLAMP = "act[:, 1:] = act[:, 1:] + (value - f).unsqueeze(-1) * sae.W_dec[latent]"
 
 MUTANTS = [
@@ -128,7 +128,7 @@ MUTANTS = [
     Mutant("check_ce_loss_recovered", [("act[:, 1:] = 0.0", "act[:, 1:] = act[:, 1:].mean(dim=(0, 1))")], "ce-mean-ablation",
            hint="mean-ablation"),
     Mutant("check_ce_loss_recovered",
-           [(SPLICED, "model.add_hook(hook_name, splice)\n        with_sae = train.lm_loss(model(tokens), tokens).item()")],
+           [(SPLICED, "model.add_hook(hook_name, splice)\n        with_sae = metrics.lm_loss(model(tokens), tokens).item()")],
            "ce-hook-left-attached", "still had hooks attached"),
     # --- 5.10 top_activations
     Mutant("check_top_activations", [("return values, flat // n_pos, flat % n_pos", "return values, flat % n_pos, flat // n_pos")],

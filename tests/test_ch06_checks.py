@@ -21,7 +21,7 @@ from check_harness import ChapterChecks, Mutant
 from mi_tutorial import models
 from mi_tutorial.checks import ch06
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import steering as reference
+from mi_tutorial.checks._keys import steering as reference
 
 STEM = "06_steering_and_refusal"
 

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from mi_tutorial import cli, grading, notebooks
+from mi_tutorial.course import build, cli, grading
 
 pytestmark = pytest.mark.slow
-CHAPTER = next(c for c in notebooks.find_chapters() if c.number == "01")
+CHAPTER = next(c for c in build.find_chapters() if c.number == "01")
 
 
 def test_the_solution_notebook_passes_every_exercise(checked_solution):

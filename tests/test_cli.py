@@ -6,13 +6,13 @@ import sys
 
 import pytest
 
-from mi_tutorial import cli, notebooks
+from mi_tutorial.course import build, cli
 
 
 def test_list_shows_each_chapter_with_budget_and_exercise_count(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
-    for chapter in notebooks.find_chapters():
+    for chapter in build.find_chapters():
         info = chapter.info()
         line = next(l for l in out.splitlines() if l.startswith(info["number"] + " "))
         assert info["title"] in line and info["time_budget"] in line
@@ -52,7 +52,7 @@ def test_start_opens_jupyterlab_on_chapters(monkeypatch, capsys):
     assert cli.main(["start", "--no-browser"]) == 0
     (argv,) = calls
     assert argv[:3] == [sys.executable, "-m", "jupyterlab"]
-    assert f"--ServerApp.root_dir={notebooks.COURSE_ROOT / 'chapters'}" in argv
+    assert f"--ServerApp.root_dir={build.COURSE_ROOT / 'chapters'}" in argv
     assert argv[-1] == "--no-browser"
 
 

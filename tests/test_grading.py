@@ -15,14 +15,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mi_tutorial import cli, grading
-from mi_tutorial.grading import ERROR, FAILED, NOT_ATTEMPTED, NOT_CHECKED, NOT_RUN, PASSED
+from mi_tutorial.course import cli, grading
+from mi_tutorial.course.grading import ERROR, FAILED, NOT_ATTEMPTED, NOT_CHECKED, NOT_RUN, PASSED
 
 pytestmark = pytest.mark.slow  # each notebook starts a kernel
 
 SETUP = '''\
 import json, os
-from mi_tutorial.grading import REPORT_ENV
+from mi_tutorial.course.grading import REPORT_ENV
 
 
 def _report(exercise, status, message):

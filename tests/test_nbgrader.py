@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mi_tutorial import assign, cli, notebooks
+from mi_tutorial.course import assign, build, cli
 
 pytestmark = [
     pytest.mark.slow,
@@ -108,13 +108,13 @@ def test_generate_then_autograde_full_marks_for_the_solution_zero_for_the_untouc
     root = tmp_path / "course"
     (root / "solutions").mkdir(parents=True)
     (root / "solutions" / "99_test.py").write_text(SOURCE)
-    (chapter,) = notebooks.find_chapters(root)
+    (chapter,) = build.find_chapters(root)
     assign.write_assignment([chapter], tmp_path / "out", nbgrader=True, name="ch99")
     course = tmp_path / "out" / "nbgrader"
 
     nbgrader(course, "generate_assignment", "ch99")
     student = nbformat.read(course / "release" / "ch99" / "99_test.ipynb", as_version=4)
-    assert cells_as_graded(student) == cells_as_graded(notebooks.build_notebook(chapter, "exercises"))
+    assert cells_as_graded(student) == cells_as_graded(build.build_notebook(chapter, "exercises"))
     assert (course / "release" / "ch99" / "README.md").exists()
 
     for name, notebook in (("perfect", course / "source"), ("untouched", course / "release")):
@@ -129,7 +129,7 @@ def test_generate_then_autograde_full_marks_for_the_solution_zero_for_the_untouc
 
 def test_nbgrader_turns_the_assign_source_into_exactly_chapters(tmp_path):
     """For chapter 01: `assign --nbgrader`, then `generate_assignment`, gives chapters/01_….ipynb."""
-    chapter = next(c for c in notebooks.find_chapters() if c.number == "01")
+    chapter = next(c for c in build.find_chapters() if c.number == "01")
     out = tmp_path / "week1"
     assert cli.main(["assign", "01", "--out", str(out), "--nbgrader"]) == 0
     course = out / "nbgrader"
@@ -152,7 +152,7 @@ def test_nbgrader_turns_the_assign_source_into_exactly_chapters(tmp_path):
 @pytest.mark.slow
 def test_a_real_chapter_autogrades_full_marks_for_the_solution_zero_for_the_untouched(tmp_path):
     """The same, on chapter 04 (the quickest to run): one point per exercise, all or nothing."""
-    chapter = next(c for c in notebooks.find_chapters() if c.number == "04")
+    chapter = next(c for c in build.find_chapters() if c.number == "04")
     name = f"ch{chapter.number}"
     assign.write_assignment([chapter], tmp_path / "out", nbgrader=True, name=name)
     course = tmp_path / "out" / "nbgrader"

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mi_tutorial import notebooks
+from mi_tutorial.course import build
 
 SOURCE = '''# %% [markdown]
 # # Chapter 99 — A test chapter
@@ -65,7 +65,7 @@ def _cells(path: Path) -> list:
 
 
 def test_build_writes_both_notebooks_with_header_and_stubs(course):
-    result = notebooks.build(course)
+    result = build.build(course)
     solution, exercise = course / "solutions" / "99_test.ipynb", course / "chapters" / "99_test.ipynb"
     assert result.written == [solution, exercise]
 
@@ -92,29 +92,29 @@ def test_build_writes_both_notebooks_with_header_and_stubs(course):
 
 
 def test_generated_notebooks_have_no_outputs_and_are_reproducible(course):
-    notebooks.build(course)
+    build.build(course)
     path = course / "solutions" / "99_test.ipynb"
     first = path.read_text()
     assert all(not c.get("outputs") for c in json.loads(first)["cells"])
     path.unlink()
-    notebooks.build(course)
+    build.build(course)
     assert path.read_text() == first
 
 
 def test_check_names_stale_files_and_changes_nothing(course):
-    assert notebooks.build(course, check=True).stale  # nothing generated yet
+    assert build.build(course, check=True).stale  # nothing generated yet
     assert not (course / "chapters").exists()
-    notebooks.build(course)
-    assert notebooks.build(course, check=True).ok
+    build.build(course)
+    assert build.build(course, check=True).ok
     source = course / "solutions" / "99_test.py"
     source.write_text(source.read_text().replace("Twice x.", "Two times x."))
-    result = notebooks.build(course, check=True)
+    result = build.build(course, check=True)
     assert sorted(p.name for p in result.stale) == ["99_test.ipynb", "99_test.ipynb"]
     assert "Twice x." in (course / "chapters" / "99_test.ipynb").read_text()
 
 
 def test_a_learners_edits_are_never_overwritten(course):
-    notebooks.build(course)
+    build.build(course)
     exercise = course / "chapters" / "99_test.ipynb"
     nb = nbformat.read(exercise, as_version=4)
     stub_cell = next(c for c in nb.cells if "raise NotImplementedError()" in c.source)
@@ -124,16 +124,16 @@ def test_a_learners_edits_are_never_overwritten(course):
 
     source = course / "solutions" / "99_test.py"
     source.write_text(source.read_text().replace("Twice x.", "Two times x."))
-    result = notebooks.build(course)
+    result = build.build(course)
     assert result.kept == [exercise] and exercise.read_text() == mine
 
-    result = notebooks.build(course, force=True)
+    result = build.build(course, force=True)
     assert len(result.backups) == 1 and result.backups[0].read_text() == mine
     assert "Two times x." in exercise.read_text()
 
 
 def test_running_a_notebook_does_not_count_as_editing_it(course):
-    notebooks.build(course)
+    build.build(course)
     exercise = course / "chapters" / "99_test.ipynb"
     nb = nbformat.read(exercise, as_version=4)
     code = next(c for c in nb.cells if c.cell_type == "code")
@@ -141,7 +141,7 @@ def test_running_a_notebook_does_not_count_as_editing_it(course):
     code.execution_count = 1
     nbformat.write(nb, exercise)
     ran = exercise.read_text()
-    result = notebooks.build(course)  # same source: keep the outputs, write nothing
+    result = build.build(course)  # same source: keep the outputs, write nothing
     assert result.written == [] and exercise.read_text() == ran
 
 
@@ -154,13 +154,13 @@ def test_running_a_notebook_does_not_count_as_editing_it(course):
 )
 def test_unbalanced_delimiters_are_a_clear_error(course, broken, says):
     (course / "solutions" / "98_broken.py").write_text(f"# %%\ndef f():\n{broken}")
-    with pytest.raises(notebooks.BuildError, match=says) as error:
-        notebooks.build(course)
+    with pytest.raises(build.BuildError, match=says) as error:
+        build.build(course)
     assert "98_broken.py, cell 1" in str(error.value)
 
 
 def test_chapter_info_reads_title_budget_exercises_and_objectives(course):
-    (chapter,) = notebooks.find_chapters(course)
+    (chapter,) = build.find_chapters(course)
     info = chapter.info()
     assert info == {
         "number": "99",
@@ -176,20 +176,20 @@ def test_chapter_info_reads_title_budget_exercises_and_objectives(course):
 
 
 def test_both_notebooks_open_with_a_colab_badge_and_setup_cell(course):
-    notebooks.build(course)
+    build.build(course)
     for path, kind in ((course / "solutions" / "99_test.ipynb", "solutions"), (course / "chapters" / "99_test.ipynb", "chapters")):
         header, badge, setup = _cells(path)[:3]
         assert "Generated from" in header.source
-        url = f"{notebooks.REPOSITORY_URL.removeprefix('https://github.com/')}/blob/{notebooks.REPOSITORY_BRANCH}"
+        url = f"{build.REPOSITORY_URL.removeprefix('https://github.com/')}/blob/{build.REPOSITORY_BRANCH}"
         assert badge.cell_type == "markdown"
         assert f"(https://colab.research.google.com/github/{url}/{kind}/99_test.ipynb)" in badge.source
-        assert f"[![Open In Colab]({notebooks.COLAB_BADGE_IMAGE})]" in badge.source
+        assert f"[![Open In Colab]({build.COLAB_BADGE_IMAGE})]" in badge.source
         assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
         assert "sys.path" not in setup.source and "chdir" not in setup.source
 
 
 def _setup_cell(course) -> str:
-    notebooks.build(course)
+    build.build(course)
     return _cells(course / "chapters" / "99_test.ipynb")[2].source
 
 
@@ -210,18 +210,18 @@ def test_on_colab_the_setup_cell_pip_installs_the_package_without_extras(course,
     monkeypatch.setitem(sys.modules, "google.colab", object())
     exec(_setup_cell(course), {})
     ((args, kwargs),) = calls
-    spec = f"mi-tutorial @ git+{notebooks.REPOSITORY_URL}@{notebooks.REPOSITORY_BRANCH}"
+    spec = f"mi-tutorial @ git+{build.REPOSITORY_URL}@{build.REPOSITORY_BRANCH}"
     assert args == ([sys.executable, "-m", "pip", "install", "--quiet", spec],) and kwargs == {"check": True}
-    project = tomllib.loads((notebooks.COURSE_ROOT / "pyproject.toml").read_text())["project"]
-    assert spec.split(" @ ")[0] == project["name"] == notebooks.PACKAGE_NAME  # the right package, no [extras]
-    assert notebooks.REPOSITORY_URL.startswith("https://github.com/")
+    project = tomllib.loads((build.COURSE_ROOT / "pyproject.toml").read_text())["project"]
+    assert spec.split(" @ ")[0] == project["name"] == build.PACKAGE_NAME  # the right package, no [extras]
+    assert build.REPOSITORY_URL.startswith("https://github.com/")
 
 
 def test_the_repository_url_is_set_in_one_place_only():
-    package = notebooks.COURSE_ROOT / "mi_tutorial"
-    holders = [p.name for p in package.rglob("*.py") if notebooks.REPOSITORY_URL in p.read_text()]
-    assert holders == ["notebooks.py"]
-    assert (package / "notebooks.py").read_text().count(notebooks.REPOSITORY_URL) == 1
+    package = build.COURSE_ROOT / "mi_tutorial"
+    holders = [p.name for p in package.rglob("*.py") if build.REPOSITORY_URL in p.read_text()]
+    assert holders == ["build.py"]
+    assert (package / "course" / "build.py").read_text().count(build.REPOSITORY_URL) == 1
 
 
 # --- check calls in their own graded cell ---------------------------------------------------
@@ -273,9 +273,9 @@ checks.ch98.check_value(value)
 def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path):
     (tmp_path / "solutions").mkdir()
     (tmp_path / "solutions" / "98_graded.py").write_text(GRADED_SOURCE)
-    (chapter,) = notebooks.find_chapters(tmp_path)
+    (chapter,) = build.find_chapters(tmp_path)
     for kind in ("solutions", "exercises"):
-        cells = notebooks.build_notebook(chapter, kind).cells
+        cells = build.build_notebook(chapter, kind).cells
         code = [c for c in cells if c.cell_type == "code"][2:]  # after the Colab setup and `import math`
         assert [c.metadata["nbgrader"]["grade_id"] for c in code] == [
             "ch98-ex98_1-solution", "ch98-ex98_1-check",
@@ -299,8 +299,8 @@ def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path
                 "grade": True, "grade_id": check.metadata["nbgrader"]["grade_id"], "locked": True, "points": 1,
                 "schema_version": 3, "solution": False, "task": False,
             }
-    nbgrader_source = notebooks.build_notebook(chapter, "nbgrader")
-    exercises = notebooks.build_notebook(chapter, "exercises")
+    nbgrader_source = build.build_notebook(chapter, "nbgrader")
+    exercises = build.build_notebook(chapter, "exercises")
     assert nbgrader_source.cells[0].source == exercises.cells[0].source  # looks like the exercises…
     assert "return 2 * x" in nbgrader_source.cells[6].source  # …with the solutions in
     assert [c.id for c in nbgrader_source.cells] == [c.id for c in exercises.cells]
@@ -321,23 +321,23 @@ def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path
     ],
 )
 def test_split_check_calls(code, expected):
-    assert notebooks.split_check_calls(code) == expected
+    assert build.split_check_calls(code) == expected
 
 
 # --- the real course ------------------------------------------------------------------------
 
 
 def test_course_notebooks_are_up_to_date():
-    result = notebooks.build(check=True)
+    result = build.build(check=True)
     assert result.ok, f"stale generated notebooks, run `mi-tutorial build`: {result.stale}"
 
 
-@pytest.mark.parametrize("chapter", notebooks.find_chapters(), ids=lambda c: c.stem)
+@pytest.mark.parametrize("chapter", build.find_chapters(), ids=lambda c: c.stem)
 def test_every_exercise_has_a_solution_and_a_graded_check(chapter):
     """One heading and one solution cell per exercise, and right under it a graded check cell."""
-    nb = notebooks.build_notebook(chapter, "solutions")
+    nb = build.build_notebook(chapter, "solutions")
     headings = [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("### Exercise")]
-    solution_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and notebooks.BEGIN_SOLUTION in c.source]
+    solution_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and build.BEGIN_SOLUTION in c.source]
     assert len(headings) == len(solution_cells) >= 1
     for i in solution_cells:
         check = nb.cells[i + 1]
@@ -355,9 +355,9 @@ def test_every_exercise_has_a_solution_and_a_graded_check(chapter):
 def test_the_course_copy_is_untouched_by_a_build_in_a_copy(tmp_path):
     """Building a copy of the course regenerates byte-identical notebooks (no hidden state)."""
     for folder in ("solutions", "chapters"):
-        shutil.copytree(notebooks.COURSE_ROOT / folder, tmp_path / folder)
+        shutil.copytree(build.COURSE_ROOT / folder, tmp_path / folder)
     before = {p.name: p.read_text() for p in (tmp_path / "chapters").glob("*.ipynb")}
     for p in list((tmp_path / "solutions").glob("*.ipynb")) + list((tmp_path / "chapters").glob("*.ipynb")):
         p.unlink()
-    notebooks.build(tmp_path)
+    build.build(tmp_path)
     assert {p.name: p.read_text() for p in (tmp_path / "chapters").glob("*.ipynb")} == before

@@ -1,4 +1,4 @@
-"""mi_tutorial.reference.patching gives what transformer_lens.patching gives (to 1e-5), and its
+"""mi_tutorial.checks._keys.patching gives what transformer_lens.patching gives (to 1e-5), and its
 path patching, attribution patching and bootstrap agree with independent constructions.
 
 Two models: the shipped `tinyworld-lm` on IOI prompts (clean and ABC-corrupted prompts differ
@@ -19,7 +19,7 @@ from transformer_lens.utilities.statistics import bootstrap_ci as tl_bootstrap_c
 
 from mi_tutorial import models
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import patching as reference
+from mi_tutorial.checks._keys import patching as reference
 
 ATOL = 1e-5
 RANDOM_CONFIG = dict(

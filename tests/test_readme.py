@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mi_tutorial import cli
+from mi_tutorial.course import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -24,7 +24,8 @@ def _marked(name: str) -> str:
 def test_readme_has_the_two_commands_near_the_top():
     start, test = _marked("start-command"), _marked("test-command")
     assert README.index(start) < 2500 and README.index(test) < 2500
-    assert start.endswith("mi-tutorial start") and "pip install -e ." in start
+    # the course's tooling (build, check, start) is the `course` extra
+    assert start.endswith("mi-tutorial start") and 'pip install -e ".[course]"' in start
     # [instructor] too: CI runs this command, and tests/test_nbgrader.py needs nbgrader
     assert test.endswith("-m pytest") and 'pip install -e ".[dev,instructor]"' in test
 
@@ -70,14 +71,19 @@ def test_environment_yml_installs_from_pyproject_without_its_own_pins():
 
 def test_pyproject_declares_the_design_dependencies_with_ranges():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    names = {re.split(r"[<>=!\[ ]", d)[0].lower().replace("-", "_"): d for d in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    declared = project["dependencies"] + extras["course"]
+    names = {re.split(r"[<>=!\[ ]", d)[0].lower().replace("-", "_"): d for d in declared}
     for name in ("torch", "transformer_lens", "circuitsvis", "plotly", "jupytext", "einops", "jaxtyping",
                  "safetensors", "tqdm", "jupyterlab", "tokenizers"):
         assert name in names, f"{name} missing from dependencies"
         assert "<" in names[name] and ">=" in names[name], f"{names[name]} needs a range"
     assert "transformer_lens>=4.1,<5" in project["dependencies"]
-    assert project["scripts"]["mi-tutorial"] == "mi_tutorial.cli:main"
-    extras = project["optional-dependencies"]
+    assert project["scripts"]["mi-tutorial"] == "mi_tutorial.course.cli:main"
+    # the learner's library needs none of the tooling's packages (Colab installs no extras)
+    base = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["dependencies"]}
+    assert not {"jupytext", "jupyterlab", "nbclient", "nbformat"} & base
+    assert "mi-tutorial[course]" in extras["dev"]
     assert any(d.startswith("nbval") for d in extras["dev"]) and any(d.startswith("pytest") for d in extras["dev"])
     assert any(d.startswith("nbgrader") for d in extras["instructor"])
 

@@ -1,4 +1,4 @@
-"""The reference SAE library (mi_tutorial/reference/sae.py): metrics on inputs whose answer
+"""The reference SAE library (mi_tutorial/sae.py): metrics on inputs whose answer
 is known by hand, the fast trainer's loss against the plain definitions, training, and the
 SAELens folder layout round trip."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mi_tutorial import models
-from mi_tutorial.reference import sae as sae_lib
+from mi_tutorial import sae as sae_lib
 
 
 @pytest.fixture(autouse=True)

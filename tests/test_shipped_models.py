@@ -4,17 +4,15 @@ import pytest
 import torch
 
 from mi_tutorial.data import repeated_tokens
-from mi_tutorial import cli
+from mi_tutorial.course import cli
 from mi_tutorial.models import load_checkpoint, load_toy_model, read_manifest, verify_checkpoints
-from mi_tutorial.train import (
-    ATTN_ONLY_2L_CONFIG,
-    ATTN_ONLY_2L_HALF_LEN,
-    EVAL_SEED,
-    TINYWORLD_LM_CONFIG,
-    induction_metrics,
-    run_recipe,
-    tinyworld_metrics,
-)
+from mi_tutorial.course.recipes import run_recipe
+from mi_tutorial.course.recipes.attn_only_2l import CONFIG as ATTN_ONLY_2L_CONFIG
+from mi_tutorial.course.recipes.attn_only_2l import HALF_LEN as ATTN_ONLY_2L_HALF_LEN
+from mi_tutorial.course.recipes.base import EVAL_SEED
+from mi_tutorial.course.recipes.tinyworld_lm import CONFIG as TINYWORLD_LM_CONFIG
+from mi_tutorial.course.recipes.tinyworld_lm import tinyworld_metrics
+from mi_tutorial.metrics import induction_metrics
 
 HALF_LEN = ATTN_ONLY_2L_HALF_LEN
 FRESH_SEED = 4242  # not the recipe's training seed nor its EVAL_SEED

@@ -15,8 +15,8 @@ from mi_tutorial.data.tokenizer import (
     TOKENIZER_DIR,
     build_word_tokenizer,
     load_tokenizer,
-    shipped_vocab,
 )
+from mi_tutorial.course.recipes import shipped_vocab
 
 
 def test_same_seed_same_text_and_different_seed_different_text():
@@ -141,7 +141,10 @@ def test_encode_names_unknown_words():
 def test_shipped_tokenizer_is_up_to_date(name):
     """A stale tokenizer (vocabulary changed in the code, folder not rebuilt) fails here."""
     shipped = json.loads((TOKENIZER_DIR / name / "tokenizer.json").read_text())["model"]["vocab"]
-    assert [w for w, _ in sorted(shipped.items(), key=lambda item: item[1])] == shipped_vocab(name)
+    assert [w for w, _ in sorted(shipped.items(), key=lambda item: item[1])] == shipped_vocab(name), (
+        f"the shipped {name} tokenizer is stale: the vocabulary changed, so the models that use it must "
+        "be retrained too; `mi-tutorial train MODEL` rewrites the tokenizer with the model."
+    )
 
 
 def test_tokenizer_agrees_with_encode_and_splits_punctuation():

@@ -7,7 +7,9 @@ import torch
 from torch import nn
 
 from mi_tutorial.data import repeated_tokens
-from mi_tutorial.train import RECIPES, TrainResult, induction_scores, lm_loss, prev_token_scores, run_recipe, train
+from mi_tutorial.course.recipes import RECIPES, run_recipe
+from mi_tutorial.metrics import induction_scores, lm_loss, prev_token_scores
+from mi_tutorial.train import TrainResult, train
 
 # --- repeated_tokens ------------------------------------------------------------------
 

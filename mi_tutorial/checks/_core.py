@@ -1,7 +1,7 @@
 """The machinery every chapter's checks share.
 
 A check runs the learner's code on several cases and compares with a trusted answer
-(TransformerLens itself where it computes the same thing, `mi_tutorial.reference`
+(TransformerLens itself where it computes the same thing, `mi_tutorial.checks._keys`
 otherwise). It prints one line naming the exercise when everything matches, and raises
 `CheckFailed` otherwise: which case, expected vs got, and the likely mistake. It never
 shows a page of torch traceback: in Jupyter, `CheckFailed` renders as its message alone.
@@ -9,7 +9,7 @@ shows a page of torch traceback: in Jupyter, `CheckFailed` renders as its messag
 For `mi-tutorial check`, which runs a learner's notebook headless, every check also
 appends its result to a JSON-lines file when the environment variable `REPORT_ENV` names
 one: {"exercise", "status", "message"}, status one of `PASSED`, `FAILED`, `NOT_ATTEMPTED`
-(the format is `mi_tutorial.check_report`'s). Without it (a learner in Jupyter) nothing is written.
+(the format is `mi_tutorial.protocol`'s). Without it (a learner in Jupyter) nothing is written.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import Any, NoReturn
 
 import torch
 
-from mi_tutorial.check_report import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
+from mi_tutorial.protocol import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 _NOT_LEARNER_CODE = (str(_PACKAGE_DIR), "site-packages", "dist-packages", sys.prefix, sys.base_prefix)

@@ -18,7 +18,7 @@ from transformer_lens import TransformerBridge
 from transformer_lens.utilities import get_act_name
 
 from mi_tutorial import models
-from mi_tutorial.train import lm_loss
+from mi_tutorial.metrics import lm_loss
 from mi_tutorial.checks._core import Check
 
 CHECK_CONFIG = dict(

@@ -1,8 +1,8 @@
 """Self-checks for chapter 02, induction heads.
 
-The trusted answers: `mi_tutorial.train` for the previous-token and induction scores (the
+The trusted answers: `mi_tutorial.metrics` for the previous-token and induction scores (the
 scores the training recipes report), TransformerLens for composition scores and per-head
-outputs, and `mi_tutorial.reference.induction` for the rest. Each check runs on the shipped
+outputs, and `mi_tutorial.checks._keys.induction` for the rest. Each check runs on the shipped
 attention-only model (real induction heads) and on small random attention-only models with a
 different number of heads and layers, so that code which hard-codes 4 heads, 2 layers or a
 run length of 19 fails. Where a check knows a typical mistake, it computes what that mistake
@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from transformer_lens import FactoredMatrix
 from transformer_lens.utilities import get_act_name
 
-from mi_tutorial import models, train
+from mi_tutorial import metrics, models
 from mi_tutorial.checks._core import Check
 from mi_tutorial.data import repeated_tokens
-from mi_tutorial.reference import induction as reference
+from mi_tutorial.checks._keys import induction as reference
 
 TOY = "attn-only-2l"
 # Small random attention-only models: 3 heads (the toy model has 4), and one with 3 layers.
@@ -122,7 +122,7 @@ def check_prev_token_score(prev_token_score) -> None:
     check.expect_callable(prev_token_score, "prev_token_score")
     n = 0
     for case, model, tokens, _ in _pattern_cases():
-        expected_all = train.prev_token_scores(model, tokens)  # [layer head]
+        expected_all = metrics.prev_token_scores(model, tokens)  # [layer head]
         for layer, pattern in enumerate(_patterns(model, tokens)):
             got = check.call(prev_token_score, pattern.clone(), case=case, what="prev_token_score")
             n_pos = pattern.shape[-1]
@@ -205,7 +205,7 @@ def check_induction_score(induction_score) -> None:
     check.expect_callable(induction_score, "induction_score")
     n = 0
     for case, model, tokens, half_len in _pattern_cases():
-        expected_all = train.induction_scores(model, tokens, half_len)  # [layer head]
+        expected_all = metrics.induction_scores(model, tokens, half_len)  # [layer head]
         for layer, pattern in enumerate(_patterns(model, tokens)):
             got = check.call(induction_score, pattern.clone(), half_len, case=case, what="induction_score")
 
@@ -355,12 +355,12 @@ def _ablation_variants(model, tokens, half_len, ablate, expected, clean):
     """What typical mistakes of repeated_half_ablation return."""
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     whole, piled = torch.zeros(n_layers, n_heads), torch.zeros(n_layers, n_heads)
-    clean_whole = train.lm_loss(model(tokens), tokens)
+    clean_whole = metrics.lm_loss(model(tokens), tokens)
     hooks = []
     for layer in range(n_layers):
         for head in range(n_heads):
             hook = (get_act_name("z", layer), functools.partial(ablate, head=head))
-            whole[layer, head] = train.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[hook]), tokens) - clean_whole
+            whole[layer, head] = metrics.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[hook]), tokens) - clean_whole
             hooks.append(hook)  # hooks never removed: every earlier head stays ablated
             piled[layer, head] = reference.split_losses(model.run_with_hooks(tokens, fwd_hooks=hooks), tokens, half_len)[1] - clean
     return {

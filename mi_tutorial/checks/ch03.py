@@ -1,6 +1,6 @@
 """Self-checks for chapter 03, activation patching.
 
-The trusted answers: `mi_tutorial.reference.patching` (a fast re-implementation that
+The trusted answers: `mi_tutorial.checks._keys.patching` (a fast re-implementation that
 tests/test_patching_reference.py holds to `transformer_lens.patching` within 1e-5) and
 transformer_lens itself: every sweep is also compared with the matching
 `transformer_lens.patching` function (attribution patching with
@@ -34,7 +34,7 @@ from transformer_lens.utilities.statistics import bootstrap_ci as tl_bootstrap_c
 from mi_tutorial import models
 from mi_tutorial.checks._core import Check
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import patching as reference
+from mi_tutorial.checks._keys import patching as reference
 
 TOY = "tinyworld-lm"
 RANDOM_CONFIG = dict(

@@ -1,6 +1,6 @@
 """Self-checks for chapter 04, superposition (Elhage et al., "Toy Models of Superposition").
 
-The deterministic exercises are compared with `mi_tutorial.reference.superposition` on
+The deterministic exercises are compared with `mi_tutorial.checks._keys.superposition` on
 several cases, including the edge cases that break careless code (a column of zeros, a
 square W, a single instance). The two data generators are random, so their checks draw a
 large batch under a fixed seed and compare statistics with what the distribution implies:
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mi_tutorial.checks._core import Check
-from mi_tutorial.reference import superposition as ref
+from mi_tutorial.checks._keys import superposition as ref
 
 N_SAMPLES = 50_000  # for the statistics of a generator: standard errors of at most 0.0023
 STAT_ATOL = 0.012  # > 5 standard errors of every frequency the generator checks estimate

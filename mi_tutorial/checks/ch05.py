@@ -1,6 +1,6 @@
 """Self-checks for chapter 05, sparse autoencoders.
 
-The trusted answers come from `mi_tutorial.reference.sae`. The SAE checks load random
+The trusted answers come from `mi_tutorial.sae`. The SAE checks load random
 weights into the learner's module (or hand the learner's function a reference `SAE`, which
 has the same `encode`, `decode`, `W_dec` and `normalize_decoder`), with decoder rows that
 are *not* unit norm and a non-zero `b_dec`, so that a forgotten norm or bias shows. Where a
@@ -16,8 +16,8 @@ from torch import Tensor, nn
 
 from mi_tutorial import models
 from mi_tutorial.checks._core import Check
-from mi_tutorial.reference import sae as ref
-from mi_tutorial.train import lm_loss
+from mi_tutorial import sae as ref
+from mi_tutorial.metrics import lm_loss
 
 
 def _gen(seed: int) -> torch.Generator:

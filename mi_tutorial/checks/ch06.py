@@ -1,6 +1,6 @@
 """Self-checks for chapter 06, directions and steering (the refusal direction).
 
-The trusted answers are in `mi_tutorial.reference.steering`. The checks that run a model run
+The trusted answers are in `mi_tutorial.checks._keys.steering`. The checks that run a model run
 on the shipped `tinyworld-lm` (with TinyWorld request prompts) and on small random
 LayerNorm models with 2 and 3 layers, so that code which hard-codes 4 layers, 12 positions
 or the shipped model's hook names fails. Where a check knows a typical mistake, it computes
@@ -19,7 +19,7 @@ from transformer_lens.utilities import get_act_name
 from mi_tutorial import models
 from mi_tutorial.checks._core import Check
 from mi_tutorial.data import tinyworld
-from mi_tutorial.reference import steering as reference
+from mi_tutorial.checks._keys import steering as reference
 
 TOY = "tinyworld-lm"
 REFUSE_ID = tinyworld.TOKEN_ID[tinyworld.REFUSE]

@@ -83,22 +83,3 @@ def load_tokenizer(name: str, directory: Path | str = TOKENIZER_DIR):
             "Restore the folder with `git checkout`, or reinstall the package."
         )
     return AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-
-
-def shipped_vocab(name: str) -> list[str]:
-    """The vocabulary of the shipped tokenizer `name`, made from the code that defines it."""
-    if name == "attn-only-2l":
-        from mi_tutorial.data.repeated import WORDS
-
-        return [BOS, *WORDS]
-    if name == "tinyworld":
-        from mi_tutorial.data.tinyworld import vocabulary
-
-        return vocabulary()
-    raise ValueError(f"No shipped tokenizer named {name!r}; known: attn-only-2l, tinyworld.")
-
-
-def write_shipped_tokenizer(name: str, directory: Path | str = TOKENIZER_DIR) -> Path:
-    """Build the shipped tokenizer `name` from its vocabulary and save it (`mi-tutorial train`)."""
-    vocab = shipped_vocab(name)
-    return save_tokenizer(build_word_tokenizer(vocab, unk=UNK if UNK in vocab else None), name, directory)

@@ -22,7 +22,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from mi_tutorial import grading, notebooks
+from mi_tutorial.course import build, grading
 
 HUB_HOST = ("huggingface.co", 443)  # only the optional real-model sections need it
 
@@ -35,7 +35,7 @@ def _relative(path: Path) -> str:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    chapters = notebooks.COURSE_ROOT / "chapters"
+    chapters = build.COURSE_ROOT / "chapters"
     if not any(chapters.glob("*.ipynb")):
         print(
             f"No exercise notebooks in {chapters}.\n"
@@ -51,9 +51,9 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    chapters = notebooks.find_chapters()
+    chapters = build.find_chapters()
     if not chapters:
-        print(f"No chapters found under {notebooks.COURSE_ROOT / 'solutions'}.", file=sys.stderr)
+        print(f"No chapters found under {build.COURSE_ROOT / 'solutions'}.", file=sys.stderr)
         return 1
     rows = [chapter.info() for chapter in chapters]
     title_width = max(len(r["title"]) for r in rows)
@@ -66,8 +66,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     try:
-        result = notebooks.build(check=args.check, force=args.force)
-    except notebooks.BuildError as error:
+        result = build.build(check=args.check, force=args.force)
+    except build.BuildError as error:
         print(f"build failed: {error}", file=sys.stderr)
         return 1
     for path in result.written:
@@ -114,7 +114,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_assign(args: argparse.Namespace) -> int:
-    from mi_tutorial import assign
+    from mi_tutorial.course import assign
 
     try:
         chapters = assign.select_chapters(args.chapters)
@@ -165,18 +165,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         print("checkpoints       none shipped")
     for name, ok, message in statuses:
         print(f"checkpoint        {name}: {'ok' if ok else 'FAILED'} — {message}")
-    chapters = notebooks.find_chapters()
-    print(f"chapters          {len(chapters)} found under {notebooks.COURSE_ROOT}")
+    chapters = build.find_chapters()
+    print(f"chapters          {len(chapters)} found under {build.COURSE_ROOT}")
     all_ok = all(ok for _, ok, _ in statuses)
     print("All good." if all_ok else "Some checkpoints failed to verify: see above.")
     return 0 if all_ok else 1
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from mi_tutorial import train
+    from mi_tutorial.course.recipes import run_recipe
 
     try:
-        metrics = train.run_recipe(args.name, out_dir=args.out, steps=args.steps)
+        metrics = run_recipe(args.name, out_dir=args.out, steps=args.steps)
     except ValueError as error:
         print(error, file=sys.stderr)
         return 2
@@ -199,10 +199,10 @@ def make_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the chapters").set_defaults(func=cmd_list)
 
-    build = sub.add_parser("build", help="generate notebooks from solutions/NN_topic.py")
-    build.add_argument("--check", action="store_true", help="change nothing; exit 1 if any notebook is stale")
-    build.add_argument("--force", action="store_true", help="also regenerate edited notebooks (moving them aside first)")
-    build.set_defaults(func=cmd_build)
+    build_cmd = sub.add_parser("build", help="generate notebooks from solutions/NN_topic.py")
+    build_cmd.add_argument("--check", action="store_true", help="change nothing; exit 1 if any notebook is stale")
+    build_cmd.add_argument("--force", action="store_true", help="also regenerate edited notebooks (moving them aside first)")
+    build_cmd.set_defaults(func=cmd_build)
 
     check = sub.add_parser(
         "check",

@@ -35,7 +35,7 @@ from pathlib import Path
 import jupytext
 import nbformat
 
-COURSE_ROOT = Path(__file__).resolve().parent.parent
+COURSE_ROOT = Path(__file__).resolve().parents[2]
 
 # The course's public repository: the Colab badge opens notebooks from it and the Colab
 # setup cell pip-installs the package from it. PLACEHOLDER: the public address is not

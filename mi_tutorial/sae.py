@@ -378,7 +378,7 @@ def spliced_losses(model, sae: nn.Module, tokens: Tensor, hook_name: str, first_
     `first_pos` (the <bos>, which the SAE was not trained on) are left alone. Returns
     SAELens's names: ce_loss_without_sae, ce_loss_with_sae, ce_loss_with_ablation,
     ce_loss_score."""
-    from mi_tutorial.train import lm_loss
+    from mi_tutorial.metrics import lm_loss
 
     def splice(act, hook):
         act[:, first_pos:] = sae(act[:, first_pos:])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from mi_tutorial import notebooks
+from mi_tutorial.course import build
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # nbgrader uses it as a folder name and a database key
 NBGRADER_CONFIG = '''\
@@ -44,10 +44,10 @@ class AssignError(Exception):
     """A request `assign` refuses, with what to do instead."""
 
 
-def select_chapters(wanted: list[str], root: Path = notebooks.COURSE_ROOT) -> list[notebooks.Chapter]:
+def select_chapters(wanted: list[str], root: Path = build.COURSE_ROOT) -> list[build.Chapter]:
     """The chapters named by number ("1", "01") or stem ("01_transformer_from_scratch")."""
-    available = notebooks.find_chapters(root)
-    chosen: list[notebooks.Chapter] = []
+    available = build.find_chapters(root)
+    chosen: list[build.Chapter] = []
     for name in wanted:
         match = [c for c in available if name in (c.stem, c.number) or (name.isdigit() and int(name) == int(c.number))]
         if not match:
@@ -58,12 +58,12 @@ def select_chapters(wanted: list[str], root: Path = notebooks.COURSE_ROOT) -> li
     return sorted(chosen, key=lambda c: c.number)
 
 
-def default_name(chapters: list[notebooks.Chapter]) -> str:
+def default_name(chapters: list[build.Chapter]) -> str:
     """'ch01' for one chapter, 'ch01_02' for several."""
     return "ch" + "_".join(c.number for c in chapters)
 
 
-def student_readme(chapters: list[notebooks.Chapter], name: str, *, nbgrader: bool) -> str:
+def student_readme(chapters: list[build.Chapter], name: str, *, nbgrader: bool) -> str:
     infos = [c.info() for c in chapters]
     rows = "\n".join(
         f"| `{c.stem}.ipynb` | {i['title']} | {i['time_budget']} | {i['exercises']} |" for c, i in zip(chapters, infos)
@@ -98,7 +98,7 @@ With Python 3.10 or newer, in this folder (Linux or macOS; on Windows use `py -m
 and `.venv\\Scripts\\...`):
 
 ```bash
-python3 -m venv .venv && .venv/bin/python -m pip install "{notebooks.colab_install_spec()}"
+python3 -m venv .venv && .venv/bin/python -m pip install "{build.colab_install_spec()}"
 .venv/bin/jupyter lab
 ```
 
@@ -130,7 +130,7 @@ their original names. Keep the check cells as they are: grading runs them. {subm
 """
 
 
-def write_assignment(chapters: list[notebooks.Chapter], out: Path, *, nbgrader: bool, name: str) -> list[Path]:
+def write_assignment(chapters: list[build.Chapter], out: Path, *, nbgrader: bool, name: str) -> list[Path]:
     """Write the handout (and the nbgrader course folder) into `out`; the files written."""
     if not chapters:
         raise AssignError("Name at least one chapter, e.g. `mi-tutorial assign 01 --out week1`.")
@@ -146,13 +146,13 @@ def write_assignment(chapters: list[notebooks.Chapter], out: Path, *, nbgrader: 
     handout = out / "handout" if nbgrader else out
     files: dict[Path, str] = {handout / "README.md": readme}
     for chapter in chapters:
-        files[handout / f"{chapter.stem}.ipynb"] = nbformat.writes(notebooks.build_notebook(chapter, "exercises")) + "\n"
+        files[handout / f"{chapter.stem}.ipynb"] = nbformat.writes(build.build_notebook(chapter, "exercises")) + "\n"
     if nbgrader:
         course = out / "nbgrader"
         files[course / "nbgrader_config.py"] = NBGRADER_CONFIG
         files[course / "source" / name / "README.md"] = readme
         for chapter in chapters:
-            source = notebooks.build_notebook(chapter, "nbgrader")
+            source = build.build_notebook(chapter, "nbgrader")
             files[course / "source" / name / f"{chapter.stem}.ipynb"] = nbformat.writes(source) + "\n"
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Where TransformerLens or `mi_tutorial.train` already computes the same thing, the checks use
 that instead and nothing is repeated here: the previous-token and induction scores are
-`train.prev_token_scores` / `train.induction_scores`, the composition scores are
+`metrics.prev_token_scores` / `metrics.induction_scores`, the composition scores are
 `model.all_composition_scores`, a composition score of two matrices is
 `transformer_lens.utilities.matrix.composition_scores`, and the heads' outputs come from
 `ActivationCache.stack_head_results`.
@@ -21,7 +21,7 @@ from transformer_lens import FactoredMatrix
 from transformer_lens.utilities import get_act_name
 from transformer_lens.utilities.matrix import composition_scores
 
-from mi_tutorial.train import lm_loss
+from mi_tutorial.metrics import lm_loss
 
 
 def _check_half_len(tokens: Tensor, half_len: int, who: str) -> int:
@@ -40,7 +40,7 @@ def split_losses(logits: Tensor, tokens: Tensor, half_len: int) -> Tensor:
 
     The first half scores the predictions of the first run's tokens; the repeated half scores
     the second run's tokens except its first one, which nothing announces. The same split as
-    `train.induction_metrics`.
+    `metrics.induction_metrics`.
     """
     repeat_start = _check_half_len(tokens, half_len, "split_losses")
     first = lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])

@@ -38,9 +38,9 @@ from pathlib import Path
 
 import nbformat
 
-from mi_tutorial.check_report import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
+from mi_tutorial.protocol import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
 
-# What the checks write is in mi_tutorial.check_report: the file they append to (REPORT_ENV)
+# What the checks write is in mi_tutorial.protocol: the file they append to (REPORT_ENV)
 # and the three results a check can give. The rest are this module's verdicts.
 ERROR, NOT_RUN, NOT_CHECKED = "error", "not run", "not checked"
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR, NOT_RUN, NOT_CHECKED)

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from mi_tutorial import metrics
+from mi_tutorial.metrics import induction_metrics
 from mi_tutorial.course.recipes.base import EVAL_BATCH, EVAL_SEED, RecipeRun
 from mi_tutorial.data import repeated_tokens
 from mi_tutorial.models import boot
@@ -63,8 +63,8 @@ def recipe(progress: bool = True, steps: int = STEPS) -> RecipeRun:
                    lr=LR, seed=seed, progress=progress, desc="attn-only-2l")
     half_len = HALF_LEN
     eval_tokens = repeated_tokens(EVAL_BATCH, half_len, CONFIG["d_vocab"], seed=EVAL_SEED)
-    metrics = metrics.induction_metrics(model, eval_tokens, half_len)
-    metrics["final_train_loss"] = result.final_loss
-    metrics["train_seconds"] = round(result.seconds, 1)
-    return RecipeRun(model=model, config=dict(CONFIG), seed=seed, metrics=metrics,
+    measured = induction_metrics(model, eval_tokens, half_len)
+    measured["final_train_loss"] = result.final_loss
+    measured["train_seconds"] = round(result.seconds, 1)
+    return RecipeRun(model=model, config=dict(CONFIG), seed=seed, metrics=measured,
                      tokenizer="attn-only-2l")

@@ -5,7 +5,7 @@ The tests never copy solution code (a copy drifts from the chapter). They read
 
 - the setup cells: every code cell before the first exercise (imports, `cfg`);
 - the exercise cells: every code cell holding `### BEGIN SOLUTION`, in order, with the
-  check calls (lines starting `checks.`) left out, so nothing is checked while building.
+  check calls (`checks.chNN.check_x(...)` statements) left out, so nothing is checked while building.
 
 A mutant is the solution with a few text edits, `(old, new)`; each `old` must occur
 exactly once in the exercise cells, so a mutant cannot silently become a no-op (or hit
@@ -22,6 +22,7 @@ from collections.abc import Sequence
 import jupytext
 
 from mi_tutorial.course.build import BEGIN_SOLUTION, COURSE_ROOT, strip_solutions
+from mi_tutorial.protocol import without_check_calls
 
 SOLUTIONS_DIR = COURSE_ROOT / "solutions"
 
@@ -51,8 +52,7 @@ def _setup_namespace(stem: str) -> dict:
     return namespace
 
 
-def _without_check_calls(code: str) -> str:
-    return "\n".join(line for line in code.splitlines() if not line.startswith("checks."))
+_without_check_calls = without_check_calls  # mi_tutorial.protocol's: what build leaves out too
 
 
 def _apply(code: str, edits: Sequence[tuple[str, str]], stem: str) -> str:

@@ -21,13 +21,7 @@ from mi_tutorial.course.grading import ERROR, FAILED, NOT_ATTEMPTED, NOT_CHECKED
 pytestmark = pytest.mark.slow  # each notebook starts a kernel
 
 SETUP = '''\
-import json, os
-from mi_tutorial.course.grading import REPORT_ENV
-
-
-def _report(exercise, status, message):
-    with open(os.environ[REPORT_ENV], "a") as file:
-        file.write(json.dumps({"exercise": exercise, "status": status, "message": message}) + "\\n")
+from mi_tutorial.protocol import write_report as _report
 
 
 def check(exercise, fn, arg, expected):

@@ -35,6 +35,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 
+from mi_tutorial.protocol import EXERCISE_HEADING, is_check_call
+
 COURSE_ROOT = Path(__file__).resolve().parents[2]
 
 # The course's public repository: the Colab badge opens notebooks from it and the Colab
@@ -48,7 +50,7 @@ BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
 SOLUTION_ONLY_TAG = "solution-only"
 STUB = "raise NotImplementedError()"
-_EXERCISE_HEADING = re.compile(r"^###\s+Exercise\s+(\d+\.\d+)", re.MULTILINE)
+_EXERCISE_HEADING = EXERCISE_HEADING
 _OBJECTIVES = re.compile(r"will be able to\W*\n((?:[ \t]*[-*] .*\n?(?:[ \t]+[^-*\s].*\n?)*)+)", re.IGNORECASE)
 _TIME_BUDGET = re.compile(r"\*\*Time budget:\*\*\s*([^\n]+)")
 _SOURCE_NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.py$")
@@ -144,14 +146,7 @@ def strip_solutions(code: str, where: str = "a cell") -> str:
     return "\n".join(out)
 
 
-def _is_check_call(statement: ast.stmt) -> bool:
-    """`checks.ch01.check_x(...)` as a statement of its own."""
-    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
-        return False
-    func = statement.value.func
-    while isinstance(func, ast.Attribute):
-        func = func.value
-    return isinstance(func, ast.Name) and func.id == "checks" and func is not statement.value.func
+_is_check_call = is_check_call  # `checks.ch01.check_x(...)` as a statement of its own
 
 
 def split_check_calls(code: str) -> tuple[str, str]:

@@ -27,9 +27,7 @@ every exercise. This contains mistakes, not malice: the code runs with your perm
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from mi_tutorial.protocol import FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV
+from mi_tutorial.protocol import EXERCISE_HEADING, FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV, read_reports
 
 # What the checks write is in mi_tutorial.protocol: the file they append to (REPORT_ENV)
 # and the three results a check can give. The rest are this module's verdicts.
@@ -46,7 +44,7 @@ ERROR, NOT_RUN, NOT_CHECKED = "error", "not run", "not checked"
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR, NOT_RUN, NOT_CHECKED)
 DEFAULT_TIMEOUT = 300  # seconds per cell; ch01 trains for ~20 s on an idle 2-core laptop, 100 s under load
 PROBE_TIMEOUT = 20  # after an interrupt, how long the kernel has to show it is responsive again
-_HEADING = re.compile(r"^###\s+Exercise\s+(\d+\.\d+)\b[\s—–:.-]*(.*)$", re.MULTILINE)
+_HEADING = EXERCISE_HEADING
 _TIMED_OUT = "CellTimedOut"  # the ename nbclient reports for a cell we interrupted
 _PROBE_TIMED_OUT = "ProbeTimedOut"
 
@@ -202,19 +200,7 @@ def _responsive(client, nb) -> bool:
     return answered.get("ename") != _PROBE_TIMED_OUT
 
 
-def _read_reports(path: Path) -> dict[str, dict]:
-    """The last result each check reported, by exercise number ("1.3") or full name."""
-    results: dict[str, dict] = {}
-    if not path.exists():
-        return results
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        number = re.search(r"Exercise\s+(\d+\.\d+)", str(record.get("exercise", "")))
-        results[number.group(1) if number else str(record.get("exercise"))] = record
-    return results
+_read_reports = read_reports  # the last record each check wrote, by exercise number
 
 
 def _judge(number: str, title: str, cells: list[int], outcomes: dict[int, _Outcome], reported: dict) -> ExerciseResult:

@@ -1,6 +1,12 @@
 """Reference answers for chapter 02, induction heads: what `checks.ch02` compares with.
 
-Where TransformerLens or `mi_tutorial.train` already computes the same thing, the checks use
+Each key is written differently from the chapter's solution, so that a mistake the two
+shared could not pass unseen: the losses from log-probabilities gathered per position (not
+`metrics.lm_loss`), duplicate-token scores by a loop over queries, ablations with
+`torch.where` masks, every head of a layer ablated in one batched forward pass, the OV
+circuit as a `FactoredMatrix` of its two halves, the positional pattern row by row.
+
+Where TransformerLens or `mi_tutorial.metrics` already computes the same thing, the checks use
 that instead and nothing is repeated here: the previous-token and induction scores are
 `metrics.prev_token_scores` / `metrics.induction_scores`, the composition scores are
 `model.all_composition_scores`, a composition score of two matrices is
@@ -13,15 +19,13 @@ d_head, d_vocab.
 
 from __future__ import annotations
 
-import functools
+import math
 
 import torch
 from torch import Tensor
 from transformer_lens import FactoredMatrix
 from transformer_lens.utilities import get_act_name
 from transformer_lens.utilities.matrix import composition_scores
-
-from mi_tutorial.metrics import lm_loss
 
 
 def _check_half_len(tokens: Tensor, half_len: int, who: str) -> int:
@@ -43,9 +47,11 @@ def split_losses(logits: Tensor, tokens: Tensor, half_len: int) -> Tensor:
     `metrics.induction_metrics`.
     """
     repeat_start = _check_half_len(tokens, half_len, "split_losses")
-    first = lm_loss(logits[:, :repeat_start], tokens[:, :repeat_start])
-    repeated = lm_loss(logits, tokens, start=repeat_start + 1)
-    return torch.stack([first, repeated])
+    # nll[:, p - 1] = -log P(token p | tokens before p), for the tokens p = 1 .. pos - 1
+    nll = -logits[:, :-1].log_softmax(dim=-1).gather(-1, tokens[:, 1:, None])[..., 0]
+    first = nll[:, : repeat_start - 1]  # tokens 1 .. repeat_start - 1
+    repeated = nll[:, repeat_start:]  # tokens repeat_start + 1 .. pos - 1
+    return torch.stack([first.mean(), repeated.mean()])
 
 
 def duplicate_token_scores(pattern: Tensor, tokens: Tensor) -> Tensor:
@@ -55,15 +61,21 @@ def duplicate_token_scores(pattern: Tensor, tokens: Tensor) -> Tensor:
     those earlier positions; average over such queries (and the batch).
     pattern: [batch, head, q_pos, k_pos]; tokens: [batch, pos].
     """
-    n_pos = tokens.shape[1]
-    same = tokens[:, :, None] == tokens[:, None, :]  # [batch q_pos k_pos]
-    earlier = torch.ones(n_pos, n_pos, dtype=torch.bool).tril(diagonal=-1)  # k_pos < q_pos
-    copies = same & earlier
-    has_copy = copies.any(dim=-1)  # [batch q_pos]
-    if not has_copy.any():
-        raise ValueError("duplicate_token_scores: no token appears twice, so the score is undefined.")
-    on_copies = (pattern * copies[:, None]).sum(dim=-1)  # [batch head q_pos]
-    return (on_copies * has_copy[:, None]).sum(dim=(0, 2)) / has_copy.sum()
+    total = torch.zeros(pattern.shape[1], dtype=pattern.dtype)
+    n_queries = 0
+    for b, sequence in enumerate(tokens.tolist()):
+        positions_of: dict[int, list[int]] = {}  # token -> the positions it has appeared at so far
+        for q, token in enumerate(sequence):
+            earlier = positions_of.setdefault(token, [])
+            if earlier:
+                total += pattern[b, :, q, earlier].sum(dim=-1)
+                n_queries += 1
+            earlier.append(q)
+    if n_queries == 0:
+        raise ValueError(
+            "duplicate_token_scores: no token appears twice, so the score is undefined."
+        )
+    return total / n_queries
 
 
 def logit_attribution(cache, model, tokens: Tensor) -> Tensor:
@@ -81,46 +93,65 @@ def logit_attribution(cache, model, tokens: Tensor) -> Tensor:
 
 def mean_ablate_head(z: Tensor, hook, head: int) -> Tensor:
     """Hook on hook_z: head `head`'s z replaced by its mean over the batch, at each position."""
-    z[:, :, head] = z[:, :, head].mean(dim=0, keepdim=True)
-    return z
+    is_head = (torch.arange(z.shape[2]) == head)[None, None, :, None]
+    return torch.where(is_head, z.mean(dim=0, keepdim=True).expand_as(z), z)
 
 
 def zero_ablate_head(z: Tensor, hook, head: int) -> Tensor:
     """Hook on hook_z: head `head`'s z set to zero."""
-    z[:, :, head] = 0.0
-    return z
+    return z * (torch.arange(z.shape[2]) != head).to(z.dtype)[:, None]
 
 
 @torch.no_grad()
 def repeated_half_ablation(model, tokens: Tensor, half_len: int, ablate) -> Tensor:
-    """Increase of the repeated-half loss when each head is ablated by `ablate`, [layer, head]."""
+    """Increase of the repeated-half loss when each head is ablated by `ablate`, [layer, head].
+
+    One forward pass per layer: the batch is tiled once per head, and copy h of the batch
+    has head h ablated (`ablate` sees that copy alone, so a mean over the batch stays one)."""
+    batch, n_heads = tokens.shape[0], model.cfg.n_heads
     clean = split_losses(model(tokens), tokens, half_len)[1]
-    increase = torch.zeros(model.cfg.n_layers, model.cfg.n_heads)
+    tiled = tokens.repeat(n_heads, 1)  # [n_heads * batch, pos]
+
+    def ablate_each_copy(z: Tensor, hook) -> Tensor:
+        return torch.cat(
+            [ablate(copy.clone(), hook, head=h) for h, copy in enumerate(z.split(batch))]
+        )
+
+    rows = []
     for layer in range(model.cfg.n_layers):
-        for head in range(model.cfg.n_heads):
-            hook = (get_act_name("z", layer), functools.partial(ablate, head=head))
-            logits = model.run_with_hooks(tokens, fwd_hooks=[hook])
-            increase[layer, head] = split_losses(logits, tokens, half_len)[1] - clean
-    return increase
+        logits = model.run_with_hooks(
+            tiled, fwd_hooks=[(get_act_name("z", layer), ablate_each_copy)]
+        )
+        rows.append(
+            torch.stack([split_losses(part, tokens, half_len)[1] for part in logits.split(batch)])
+        )
+    return torch.stack(rows) - clean
 
 
 def full_ov_circuit(model, layer: int, head: int) -> FactoredMatrix:
     """W_E W_V W_O W_U of one head, [d_vocab, d_vocab]: row = attended token, column = logit."""
-    return model.W_E @ model.OV[layer, head] @ model.W_U
+    return FactoredMatrix(model.W_E @ model.W_V[layer, head], model.W_O[layer, head] @ model.W_U)
 
 
 def copying_score(full_ov: Tensor) -> float:
     """Fraction of tokens (rows) whose largest output logit is the token itself."""
-    return (full_ov.argmax(dim=-1) == torch.arange(full_ov.shape[0])).float().mean().item()
+    own_logit = full_ov.diagonal()
+    return (own_logit >= full_ov.max(dim=-1).values).float().mean().item()
 
 
 def positional_pattern(model, layer: int, head: int) -> Tensor:
     """The attention pattern [q_pos, k_pos] a head would have if the residual stream held
     only the positional embeddings (no token embeddings, no biases): n_ctx x n_ctx."""
-    scores = (model.W_pos @ model.QK[layer, head] @ model.W_pos.T).AB / model.cfg.d_head**0.5
-    n_pos = scores.shape[0]
-    future = torch.ones(n_pos, n_pos, dtype=torch.bool).triu(diagonal=1)
-    return scores.masked_fill(future, float("-inf")).softmax(dim=-1)
+    with torch.no_grad():
+        queries = model.W_pos @ model.W_Q[layer, head]  # [n_ctx, d_head]
+        keys = model.W_pos @ model.W_K[layer, head]
+        n_pos = queries.shape[0]
+        pattern = torch.zeros(n_pos, n_pos, dtype=queries.dtype)
+        for q in range(n_pos):  # query q sees the keys 0 .. q
+            pattern[q, : q + 1] = (
+                keys[: q + 1] @ queries[q] / math.sqrt(model.cfg.d_head)
+            ).softmax(dim=0)
+    return pattern
 
 
 def composition_score(W_A: FactoredMatrix, W_B: FactoredMatrix) -> float:
@@ -136,13 +167,19 @@ def layer_composition_scores(model, kind: str) -> Tensor:
     return model.all_composition_scores(kind).scores[0, :, 1, :].detach()
 
 
-def composition_baseline(d_model: int, d_head: int, n_samples: int, generator: torch.Generator) -> float:
+def composition_baseline(
+    d_model: int, d_head: int, n_samples: int, generator: torch.Generator
+) -> float:
     """Mean composition score of two random rank-d_head matrices in d_model dimensions, each the
     product of standard-normal factors [d_model, d_head] @ [d_head, d_model]."""
 
     def random_matrix() -> FactoredMatrix:
         return FactoredMatrix(
-            torch.randn(d_model, d_head, generator=generator), torch.randn(d_head, d_model, generator=generator)
+            torch.randn(d_model, d_head, generator=generator),
+            torch.randn(d_head, d_model, generator=generator),
         )
 
-    return sum(composition_score(random_matrix(), random_matrix()) for _ in range(n_samples)) / n_samples
+    return (
+        sum(composition_score(random_matrix(), random_matrix()) for _ in range(n_samples))
+        / n_samples
+    )

@@ -25,6 +25,7 @@ d_model, d_head, d_vocab.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 
 import torch
@@ -47,15 +48,20 @@ PATH_COMPONENTS = ("q", "k", "v")
 
 
 def logit_diff(logits: Tensor, answers: Tensor, wrong: Tensor) -> Tensor:
-    """[batch]: the logit of each prompt's right answer minus its wrong answer's, at the last position."""
+    """[batch]: the logit of each prompt's right answer minus its wrong answer's, at the last
+    position."""
     last = logits[:, -1]  # [batch d_vocab]
     return last.gather(1, answers[:, None]).squeeze(1) - last.gather(1, wrong[:, None]).squeeze(1)
 
 
-def normalized_metric(logits: Tensor, answers: Tensor, wrong: Tensor, clean_ld: float, corrupted_ld: float) -> Tensor:
+def normalized_metric(
+    logits: Tensor, answers: Tensor, wrong: Tensor, clean_ld: float, corrupted_ld: float
+) -> Tensor:
     """The mean logit difference rescaled so that the corrupted run scores 0 and the clean run 1."""
     if clean_ld == corrupted_ld:
-        raise ValueError("normalized_metric: clean_ld equals corrupted_ld, so there is no gap to normalize by.")
+        raise ValueError(
+            "normalized_metric: clean_ld equals corrupted_ld, so there is no gap to normalize by."
+        )
     return (logit_diff(logits, answers, wrong).mean() - corrupted_ld) / (clean_ld - corrupted_ld)
 
 
@@ -70,7 +76,8 @@ def _check_tokens(model, tokens: Tensor, cache: ActivationCache, who: str) -> No
     resid = cache[get_act_name("resid_pre", 0)]
     if tuple(resid.shape[:2]) != tuple(tokens.shape):
         raise ValueError(
-            f"{who}: the cache holds activations of shape {tuple(resid.shape[:2])} (batch, pos) but the tokens "
+            f"{who}: the cache holds activations of shape {tuple(resid.shape[:2])} (batch, pos) "
+            "but the tokens "
             f"are {tuple(tokens.shape)}; cache a run on prompts of the same shape."
         )
 
@@ -109,7 +116,9 @@ def _chunks(n_patches: int, batch: int) -> Iterator[slice]:
 def _evaluate(metric: Metric, logits: Tensor, n_patches: int) -> Tensor:
     """[patch]: the metric of each patched batch; logits are [patch * batch, pos, d_vocab]."""
     per_patch = logits.reshape(n_patches, -1, *logits.shape[1:])
-    return torch.stack([torch.as_tensor(metric(one)).detach().float().reshape(()) for one in per_patch])
+    return torch.stack(
+        [torch.as_tensor(metric(one)).detach().float().reshape(()) for one in per_patch]
+    )
 
 
 def _baseline(model, metric: Metric, corrupted: ActivationCache) -> Tensor:
@@ -140,22 +149,34 @@ def _flat(x: Tensor) -> Tensor:
 
 
 def patch_layer_pos(
-    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric, act_name: str = "resid_pre",
-    *, corrupted_cache: ActivationCache | None = None, skip_unchanged: bool = True,
+    model,
+    corrupted_tokens: Tensor,
+    clean_cache: ActivationCache,
+    metric: Metric,
+    act_name: str = "resid_pre",
+    *,
+    corrupted_cache: ActivationCache | None = None,
+    skip_unchanged: bool = True,
 ) -> Tensor:
     """[layer, pos]: the metric with `act_name` ("resid_pre", "attn_out" or "mlp_out") of one
     layer at one position patched from `clean_cache` into the run on `corrupted_tokens`.
     The same as `transformer_lens.patching.get_act_patch_resid_pre` / `_attn_out` / `_mlp_out`."""
     if act_name not in LAYER_POS_ACTS:
-        raise ValueError(f"patch_layer_pos: act_name must be one of {LAYER_POS_ACTS}, got {act_name!r}.")
+        raise ValueError(
+            f"patch_layer_pos: act_name must be one of {LAYER_POS_ACTS}, got {act_name!r}."
+        )
     _check_tokens(model, corrupted_tokens, clean_cache, "patch_layer_pos")
-    corrupted = corrupted_cache if corrupted_cache is not None else run_cache(model, corrupted_tokens)
+    corrupted = (
+        corrupted_cache if corrupted_cache is not None else run_cache(model, corrupted_tokens)
+    )
     n_layers, (batch, n_pos) = model.cfg.n_layers, corrupted_tokens.shape
     with torch.no_grad():
         results = _baseline(model, metric, corrupted).repeat(n_layers, n_pos)
         for layer in range(n_layers):
             clean, corr = clean_cache[act_name, layer], corrupted[act_name, layer]
-            todo = _to_compute(n_pos, lambda j: torch.equal(clean[:, j], corr[:, j]), skip_unchanged)
+            todo = _to_compute(
+                n_pos, lambda j: torch.equal(clean[:, j], corr[:, j]), skip_unchanged
+            )
             for chunk in _chunks(len(todo), batch):
                 pos = torch.tensor(todo[chunk])  # patch i of this chunk patches position pos[i]
                 n = len(pos)
@@ -165,11 +186,17 @@ def patch_layer_pos(
                     resid[patch, :, pos] = clean[:, pos].transpose(0, 1)
                     logits = run_from(model, _flat(resid), layer)
                 else:
-                    if act_name == "attn_out":  # resid_mid = resid_pre + attn_out; the MLP runs at that position only
-                        mid = corrupted["resid_pre", layer][:, pos] + clean[:, pos]  # [batch patch d_model]
+                    if (
+                        act_name == "attn_out"
+                    ):  # resid_mid = resid_pre + attn_out; the MLP runs at that position only
+                        mid = (
+                            corrupted["resid_pre", layer][:, pos] + clean[:, pos]
+                        )  # [batch patch d_model]
                         new = _mlp(model, layer, mid.transpose(0, 1))  # [patch batch d_model]
                     else:  # resid_post = resid_mid + mlp_out
-                        new = (corrupted["resid_mid", layer][:, pos] + clean[:, pos]).transpose(0, 1)
+                        new = (corrupted["resid_mid", layer][:, pos] + clean[:, pos]).transpose(
+                            0, 1
+                        )
                     resid = _stacked(corrupted["resid_post", layer], n)
                     resid[patch, :, pos] = new
                     logits = run_from(model, _flat(resid), layer + 1)
@@ -187,7 +214,8 @@ def _rerun_layer_with_heads(
     model, layer: int, resid_pre: Tensor, act_name: str, clean: Tensor, targets: Sequence[tuple]
 ) -> Tensor:
     """Logits from running blocks[layer:] on len(targets) copies of resid_pre [batch pos d_model]
-    where copy i has its `act_name` activation at targets[i] = (head,) or (head, pos) replaced by `clean`."""
+    where copy i has its `act_name` activation at targets[i] = (head,) or (head, pos) replaced
+    by `clean`."""
     n, batch = len(targets), resid_pre.shape[0]
 
     def patch(act: Tensor, hook) -> Tensor:
@@ -210,68 +238,108 @@ def _head_slice(act_name: str, act: Tensor, head: int) -> Tensor:
     return act[:, head] if act_name == "pattern" else act[:, :, head]
 
 
-def _patched_z(act_name: str, clean_cache: ActivationCache, corrupted: ActivationCache, layer: int) -> Tensor:
+def _patched_z(
+    act_name: str, clean_cache: ActivationCache, corrupted: ActivationCache, layer: int
+) -> Tensor:
     """[batch pos head d_head]: every head's z with its `act_name` ("z", "v" or "pattern") clean
     at every position: z is the pattern-weighted sum of the values, z = pattern @ v."""
     if act_name == "z":
         return clean_cache["z", layer]
-    pattern = (clean_cache if act_name == "pattern" else corrupted)["pattern", layer]  # [batch head q_pos k_pos]
+    pattern = (clean_cache if act_name == "pattern" else corrupted)[
+        "pattern", layer
+    ]  # [batch head q_pos k_pos]
     v = (clean_cache if act_name == "v" else corrupted)["v", layer]  # [batch k_pos head d_head]
     return torch.einsum("bhqk,bkhd->bqhd", pattern, v)
 
 
 def patch_heads_all_pos(
-    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric, act_name: str = "z",
-    *, corrupted_cache: ActivationCache | None = None, skip_unchanged: bool = True,
+    model,
+    corrupted_tokens: Tensor,
+    clean_cache: ActivationCache,
+    metric: Metric,
+    act_name: str = "z",
+    *,
+    corrupted_cache: ActivationCache | None = None,
+    skip_unchanged: bool = True,
 ) -> Tensor:
     """[layer, head]: the metric with one head's `act_name` ("z" (its output), "q", "k", "v" or
     "pattern") patched at every position. The same as
     `transformer_lens.patching.get_act_patch_attn_head_{out,q,k,v,pattern}_all_pos`."""
     if act_name not in HEAD_ACTS:
-        raise ValueError(f"patch_heads_all_pos: act_name must be one of {HEAD_ACTS}, got {act_name!r}.")
+        raise ValueError(
+            f"patch_heads_all_pos: act_name must be one of {HEAD_ACTS}, got {act_name!r}."
+        )
     _check_tokens(model, corrupted_tokens, clean_cache, "patch_heads_all_pos")
-    corrupted = corrupted_cache if corrupted_cache is not None else run_cache(model, corrupted_tokens)
+    corrupted = (
+        corrupted_cache if corrupted_cache is not None else run_cache(model, corrupted_tokens)
+    )
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     batch = corrupted_tokens.shape[0]
     with torch.no_grad():
         results = _baseline(model, metric, corrupted).repeat(n_layers, n_heads)
         for layer in range(n_layers):
             clean, corr = clean_cache[act_name, layer], corrupted[act_name, layer]
-            same = lambda h: torch.equal(_head_slice(act_name, clean, h), _head_slice(act_name, corr, h))  # noqa: E731
+            same = lambda h: torch.equal(
+                _head_slice(act_name, clean, h), _head_slice(act_name, corr, h)
+            )  # noqa: E731
             todo = _to_compute(n_heads, same, skip_unchanged)
             for chunk in _chunks(len(todo), batch):
                 heads = todo[chunk]
-                if act_name in ("z", "v", "pattern"):  # the head's new z, without re-running the layer
-                    z_diff = _patched_z(act_name, clean_cache, corrupted, layer) - corrupted["z", layer]
-                    writes = torch.stack([_head_write(model, layer, z_diff[:, :, h], h) for h in heads])
+                if act_name in (
+                    "z",
+                    "v",
+                    "pattern",
+                ):  # the head's new z, without re-running the layer
+                    z_diff = (
+                        _patched_z(act_name, clean_cache, corrupted, layer) - corrupted["z", layer]
+                    )
+                    writes = torch.stack(
+                        [_head_write(model, layer, z_diff[:, :, h], h) for h in heads]
+                    )
                     mid = corrupted["resid_mid", layer] + writes  # [patch batch pos d_model]
                     logits = run_from(model, _flat(_mlp(model, layer, mid)), layer + 1)
                 else:
                     targets = [(h,) for h in heads]
-                    logits = _rerun_layer_with_heads(model, layer, corrupted["resid_pre", layer], act_name, clean, targets)
+                    logits = _rerun_layer_with_heads(
+                        model, layer, corrupted["resid_pre", layer], act_name, clean, targets
+                    )
                 results[layer, heads] = _evaluate(metric, logits, len(heads))
     return results
 
 
 def patch_heads_by_pos(
-    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric, act_name: str = "z",
-    *, corrupted_cache: ActivationCache | None = None, skip_unchanged: bool = True,
+    model,
+    corrupted_tokens: Tensor,
+    clean_cache: ActivationCache,
+    metric: Metric,
+    act_name: str = "z",
+    *,
+    corrupted_cache: ActivationCache | None = None,
+    skip_unchanged: bool = True,
 ) -> Tensor:
     """[layer, pos, head]: the metric with one head's `act_name` ("z", "q", "k" or "v") patched at
     one position. The same as `transformer_lens.patching.get_act_patch_attn_head_out_by_pos`
     (and `_q_by_pos`, `_k_by_pos`, `_v_by_pos`)."""
     if act_name not in BY_POS_HEAD_ACTS:
-        raise ValueError(f"patch_heads_by_pos: act_name must be one of {BY_POS_HEAD_ACTS}, got {act_name!r}.")
+        raise ValueError(
+            f"patch_heads_by_pos: act_name must be one of {BY_POS_HEAD_ACTS}, got {act_name!r}."
+        )
     _check_tokens(model, corrupted_tokens, clean_cache, "patch_heads_by_pos")
-    corrupted = corrupted_cache if corrupted_cache is not None else run_cache(model, corrupted_tokens)
+    corrupted = (
+        corrupted_cache if corrupted_cache is not None else run_cache(model, corrupted_tokens)
+    )
     n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
     batch, n_pos = corrupted_tokens.shape
-    targets = [(head, pos) for pos in range(n_pos) for head in range(n_heads)]  # pos-major, like [pos, head]
+    targets = [
+        (head, pos) for pos in range(n_pos) for head in range(n_heads)
+    ]  # pos-major, like [pos, head]
     with torch.no_grad():
         results = _baseline(model, metric, corrupted).repeat(n_layers, n_pos * n_heads)
         for layer in range(n_layers):
             clean, corr = clean_cache[act_name, layer], corrupted[act_name, layer]
-            same = lambda i: torch.equal(clean[:, targets[i][1], targets[i][0]], corr[:, targets[i][1], targets[i][0]])  # noqa: E731
+            same = lambda i: torch.equal(
+                clean[:, targets[i][1], targets[i][0]], corr[:, targets[i][1], targets[i][0]]
+            )  # noqa: E731
             todo = _to_compute(len(targets), same, skip_unchanged)
             for chunk in _chunks(len(todo), batch):
                 index = todo[chunk]
@@ -281,24 +349,35 @@ def patch_heads_by_pos(
                     pos = torch.tensor([p for _, p in chosen])
                     patch = torch.arange(len(chosen))
                     z_diff = (clean - corr)[:, pos, heads]  # [batch patch d_head]
-                    write = torch.einsum("bnd,nde->nbe", z_diff, model.W_O[layer, heads])  # [patch batch d_model]
+                    write = torch.einsum(
+                        "bnd,nde->nbe", z_diff, model.W_O[layer, heads]
+                    )  # [patch batch d_model]
                     mid = corrupted["resid_mid", layer][:, pos].transpose(0, 1) + write
                     resid = _stacked(corrupted["resid_post", layer], len(chosen))
-                    resid[patch, :, pos] = _mlp(model, layer, mid)  # only that position's MLP input changed
+                    resid[patch, :, pos] = _mlp(
+                        model, layer, mid
+                    )  # only that position's MLP input changed
                     logits = run_from(model, _flat(resid), layer + 1)
                 else:
-                    logits = _rerun_layer_with_heads(model, layer, corrupted["resid_pre", layer], act_name, clean, chosen)
+                    logits = _rerun_layer_with_heads(
+                        model, layer, corrupted["resid_pre", layer], act_name, clean, chosen
+                    )
                 results[layer, index] = _evaluate(metric, logits, len(chosen))
     return results.reshape(n_layers, n_pos, n_heads)
 
 
-def attention_between(cache: ActivationCache, positions: dict[str, Tensor], query: str, key: str) -> Tensor:
+def attention_between(
+    cache: ActivationCache, positions: dict[str, Tensor], query: str, key: str
+) -> Tensor:
     """[layer, head]: the attention from each prompt's `positions[query]` to its `positions[key]`,
     averaged over prompts."""
     patterns = cache.stack_activation("pattern")  # [layer batch head q_pos k_pos]
-    per_prompt = torch.stack([
-        patterns[:, b, :, positions[query][b], positions[key][b]] for b in range(patterns.shape[1])
-    ])  # [batch layer head]
+    per_prompt = torch.stack(
+        [
+            patterns[:, b, :, positions[query][b], positions[key][b]]
+            for b in range(patterns.shape[1])
+        ]
+    )  # [batch layer head]
     return per_prompt.mean(dim=0)
 
 
@@ -317,15 +396,22 @@ def _sender_write(model, clean_cache, corrupted_cache, sender: tuple[int, int]) 
 
 
 def path_patch_to_heads(
-    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, corrupted_cache: ActivationCache,
-    metric: Metric, sender: tuple[int, int], component: str = "q",
+    model,
+    corrupted_tokens: Tensor,
+    clean_cache: ActivationCache,
+    corrupted_cache: ActivationCache,
+    metric: Metric,
+    sender: tuple[int, int],
+    component: str = "q",
 ) -> Tensor:
     """[layer, head]: the metric when only receiver head (layer, head)'s `component` ("q", "k"
     or "v") sees the sender head's clean output; 0 for layers up to the sender's (no path).
     What `transformer_lens.patching.get_act_patch_direct_path` computes, on models where that
     function runs (it needs a split Q/K/V input hook, which native models lack)."""
     if component not in PATH_COMPONENTS:
-        raise ValueError(f"path_patch_to_heads: component must be one of {PATH_COMPONENTS}, got {component!r}.")
+        raise ValueError(
+            f"path_patch_to_heads: component must be one of {PATH_COMPONENTS}, got {component!r}."
+        )
     _check_tokens(model, corrupted_tokens, clean_cache, "path_patch_to_heads")
     delta = _sender_write(model, clean_cache, corrupted_cache, sender)
     W = {"q": model.W_Q, "k": model.W_K, "v": model.W_V}[component]
@@ -335,7 +421,9 @@ def path_patch_to_heads(
     with torch.no_grad():
         for layer in range(sender[0] + 1, n_layers):
             normalized = model.blocks[layer].ln1(corrupted_cache["resid_pre", layer] + delta)
-            receiver = torch.einsum("bpm,hmd->bphd", normalized, W[layer]) + b[layer]  # [batch pos head d_head]
+            receiver = (
+                torch.einsum("bpm,hmd->bphd", normalized, W[layer]) + b[layer]
+            )  # [batch pos head d_head]
             targets = [(h,) for h in range(n_heads)]
             logits = _rerun_layer_with_heads(
                 model, layer, corrupted_cache["resid_pre", layer], component, receiver, targets
@@ -345,8 +433,12 @@ def path_patch_to_heads(
 
 
 def path_patch_to_mlps(
-    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, corrupted_cache: ActivationCache,
-    metric: Metric, sender: tuple[int, int],
+    model,
+    corrupted_tokens: Tensor,
+    clean_cache: ActivationCache,
+    corrupted_cache: ActivationCache,
+    metric: Metric,
+    sender: tuple[int, int],
 ) -> Tensor:
     """[layer]: the metric when only layer L's MLP sees the sender head's clean output (in its
     input, at every position); 0 for layers before the sender's."""
@@ -363,14 +455,22 @@ def path_patch_to_mlps(
 
 
 def path_patch_to_logits(
-    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, corrupted_cache: ActivationCache,
-    metric: Metric, sender: tuple[int, int],
+    model,
+    corrupted_tokens: Tensor,
+    clean_cache: ActivationCache,
+    corrupted_cache: ActivationCache,
+    metric: Metric,
+    sender: tuple[int, int],
 ) -> Tensor:
     """The metric when only the unembedding (through ln_final) sees the sender's clean output."""
     delta = _sender_write(model, clean_cache, corrupted_cache, sender)
     n_layers = model.cfg.n_layers
     with torch.no_grad():
-        return _evaluate(metric, run_from(model, corrupted_cache["resid_post", n_layers - 1] + delta, n_layers), 1)[0]
+        return _evaluate(
+            metric,
+            run_from(model, corrupted_cache["resid_post", n_layers - 1] + delta, n_layers),
+            1,
+        )[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -378,7 +478,9 @@ def path_patch_to_logits(
 # ---------------------------------------------------------------------------------------
 
 
-def attribution_patch_heads(model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric) -> Tensor:
+def attribution_patch_heads(
+    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric
+) -> Tensor:
     """[layer, head]: the linear estimate of patching each head's output at every position,
     (clean z - corrupted z) . d metric / d z, with the gradient taken on the corrupted run."""
     _check_tokens(model, corrupted_tokens, clean_cache, "attribution_patch_heads")
@@ -392,13 +494,19 @@ def attribution_patch_heads(model, corrupted_tokens: Tensor, clean_cache: Activa
     with torch.enable_grad():
         value = metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=hooks))
         grads = torch.autograd.grad(value, zs)
-    return torch.stack([
-        ((clean_cache["z", layer] - z.detach()) * grad).sum(dim=(0, 1, 3))  # over batch, pos, d_head
-        for layer, (z, grad) in enumerate(zip(zs, grads))
-    ])
+    return torch.stack(
+        [
+            ((clean_cache["z", layer] - z.detach()) * grad).sum(
+                dim=(0, 1, 3)
+            )  # over batch, pos, d_head
+            for layer, (z, grad) in enumerate(zip(zs, grads))
+        ]
+    )
 
 
-def attribution_patch_resid(model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric) -> Tensor:
+def attribution_patch_resid(
+    model, corrupted_tokens: Tensor, clean_cache: ActivationCache, metric: Metric
+) -> Tensor:
     """[layer, pos]: the linear estimate of patching resid_pre of one layer at one position."""
     _check_tokens(model, corrupted_tokens, clean_cache, "attribution_patch_resid")
     resids: list[Tensor] = []
@@ -411,10 +519,14 @@ def attribution_patch_resid(model, corrupted_tokens: Tensor, clean_cache: Activa
     with torch.enable_grad():
         value = metric(model.run_with_hooks(corrupted_tokens, fwd_hooks=hooks))
         grads = torch.autograd.grad(value, resids)
-    return torch.stack([
-        ((clean_cache["resid_pre", layer] - r.detach()) * grad).sum(dim=(0, 2))  # over batch, d_model
-        for layer, (r, grad) in enumerate(zip(resids, grads))
-    ])
+    return torch.stack(
+        [
+            ((clean_cache["resid_pre", layer] - r.detach()) * grad).sum(
+                dim=(0, 2)
+            )  # over batch, d_model
+            for layer, (r, grad) in enumerate(zip(resids, grads))
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -428,32 +540,37 @@ def mean_z(model, reference_tokens: Tensor) -> Tensor:
     return torch.stack([cache["z", layer].mean(0) for layer in range(model.cfg.n_layers)])
 
 
-def run_with_circuit(model, tokens: Tensor, circuit: Sequence[tuple[int, int]], means: Tensor) -> Tensor:
+def run_with_circuit(
+    model, tokens: Tensor, circuit: Sequence[tuple[int, int]], means: Tensor
+) -> Tensor:
     """Logits with every head outside `circuit` (a list of (layer, head)) mean-ablated: its z
     replaced, at each position, by `means` [layer, pos, head, d_head]. MLPs are left alone."""
-    keep = {(int(layer), int(head)) for layer, head in circuit}
-    hooks = []
-    for layer in range(model.cfg.n_layers):
-        ablated = [h for h in range(model.cfg.n_heads) if (layer, h) not in keep]
-        if not ablated:
-            continue
+    in_circuit = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=torch.bool)
+    for layer, head in circuit:
+        in_circuit[int(layer), int(head)] = True
 
-        def ablate(z: Tensor, hook, layer=layer, ablated=ablated) -> Tensor:
-            z = z.clone()
-            z[:, :, ablated] = means[layer, : z.shape[1], ablated]
-            return z
+    def to_mean_outside_circuit(z: Tensor, hook, layer: int) -> Tensor:
+        outside = ~in_circuit[layer][None, None, :, None]  # [1, 1, head, 1]
+        return torch.where(outside, means[layer, : z.shape[1]][None], z)
 
-        hooks.append((get_act_name("z", layer), ablate))
-    with torch.no_grad():
-        return model.run_with_hooks(tokens, fwd_hooks=hooks)
+    hooks = [
+        (get_act_name("z", layer), functools.partial(to_mean_outside_circuit, layer=layer))
+        for layer in range(model.cfg.n_layers)
+    ]
+    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+        return model(tokens)
 
 
-def bootstrap_ci(values: Tensor, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> Tensor:
+def bootstrap_ci(
+    values: Tensor, *, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+) -> Tensor:
     """[low, high]: the percentile bootstrap interval of the mean of `values` [n]. Resamples
     with torch.randint(0, n, (n_resamples, n)) from torch.Generator().manual_seed(seed), the
     recipe of `transformer_lens.utilities.statistics.bootstrap_ci` with that generator."""
     if not isinstance(values, Tensor) or values.ndim != 1 or len(values) == 0:
-        raise ValueError("bootstrap_ci: values must be a non-empty 1D tensor (one value per prompt).")
+        raise ValueError(
+            "bootstrap_ci: values must be a non-empty 1D tensor (one value per prompt)."
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"bootstrap_ci: confidence must be between 0 and 1, got {confidence}.")
     generator = torch.Generator().manual_seed(seed)

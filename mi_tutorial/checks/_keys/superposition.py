@@ -25,7 +25,9 @@ REGIMES = ("not represented", "dedicated dimension", "superposition")
 def _check_W(W: Tensor, name: str = "W") -> None:
     if not isinstance(W, Tensor) or W.ndim != 3:
         shape = tuple(W.shape) if isinstance(W, Tensor) else type(W).__name__
-        raise ValueError(f"{name} must be a tensor of shape [instance, d_hidden, feature], got {shape}.")
+        raise ValueError(
+            f"{name} must be a tensor of shape [instance, d_hidden, feature], got {shape}."
+        )
 
 
 def toy_model_forward(W: Tensor, b_final: Tensor, features: Tensor) -> Tensor:
@@ -85,7 +87,9 @@ def regime_losses(importance: Tensor, density: Tensor) -> Tensor:
     - superposed, W = [1, -1], b = 0: exact unless both are present (probability
       density^2), and then each loses min(x_0, x_1)^2, whose mean is 1/6.
     """
-    importance, density = torch.broadcast_tensors(torch.as_tensor(importance), torch.as_tensor(density))
+    importance, density = torch.broadcast_tensors(
+        torch.as_tensor(importance), torch.as_tensor(density)
+    )
     variance = density / 3 - density**2 / 4
     not_represented = importance * variance
     dedicated = variance
@@ -94,7 +98,8 @@ def regime_losses(importance: Tensor, density: Tensor) -> Tensor:
 
 
 def classify_regime(W: Tensor, extra: int) -> Tensor:
-    """0 not represented, 1 dedicated dimension, 2 superposition, for feature `extra`: [instance]."""
+    """0 not represented, 1 dedicated dimension, 2 superposition, for feature `extra`:
+    [instance]."""
     norms, interference = norms_and_interference(W)
     codes = torch.full(norms.shape[:1], SUPERPOSED, dtype=torch.long)
     codes[interference[:, extra] < INTERFERENCE_THRESHOLD] = DEDICATED
@@ -102,11 +107,14 @@ def classify_regime(W: Tensor, extra: int) -> Tensor:
     return codes
 
 
-def generate_features(feature_probability: Tensor, batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+def generate_features(
+    feature_probability: Tensor, batch_size: int, generator: torch.Generator | None = None
+) -> Tensor:
     """Sparse features [batch, instance, feature]: uniform on [0, 1] with probability p, else 0."""
     if feature_probability.ndim != 2:
         raise ValueError(
-            f"feature_probability must be [instance, feature], got shape {tuple(feature_probability.shape)}."
+            "feature_probability must be [instance, feature], "
+            f"got shape {tuple(feature_probability.shape)}."
         )
     shape = (batch_size, *feature_probability.shape)
     present = torch.rand(shape, generator=generator) < feature_probability

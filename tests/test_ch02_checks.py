@@ -58,13 +58,15 @@ MUTANTS = [
         hint="in the first half",
     ),
     Mutant("check_split_losses", [("return torch.stack([first, repeated])", "return torch.stack([repeated, first])")], "split-halves-swapped", hint="wrong order"),
-    Mutant("check_split_losses", [("repeat_start = 1 + half_len", "repeat_start = half_len")], "split-forgot-bos"),
-    Mutant("check_split_losses", [("return torch.stack([first, repeated])", "return first, repeated")], "split-returns-tuple", "should be a torch.Tensor"),
+    # class 7 (only one case right): the run length hard-coded
+    Mutant("check_split_losses", [("repeat_start = 1 + half_len", "repeat_start = 1 + 5")], "split-hard-coded-half_len", hint="a hard-coded half_len of 5"),
+    Mutant("check_split_losses", [("repeat_start = 1 + half_len", "repeat_start = half_len")], "split-forgot-bos", hint="forgetting <bos>"),
+    Mutant("check_split_losses", [("return torch.stack([first, repeated])", "return first, repeated")], "split-returns-tuple", "return torch.stack([first, repeated])"),
     # --- 2.2 prev_token_score
     Mutant("check_prev_token_score", [("pattern.diagonal(offset=-1, dim1=-2, dim2=-1)", "pattern.diagonal(offset=0, dim1=-2, dim2=-1)")], "prev-main-diagonal", hint="main diagonal"),
     Mutant("check_prev_token_score", [("pattern.diagonal(offset=-1, dim1=-2, dim2=-1)", "pattern.diagonal(offset=-2, dim1=-2, dim2=-1)")], "prev-two-back", hint="two below"),
     Mutant("check_prev_token_score", [("dim2=-1).mean(dim=(0, 2))  # diagonal", "dim2=-1).sum(dim=-1).mean(dim=0)  # diagonal")], "prev-summed", hint="summing over the queries"),
-    Mutant("check_prev_token_score", [("dim2=-1).mean(dim=(0, 2))  # diagonal", "dim2=-1).mean(dim=(0, 1))  # diagonal")], "prev-mean-over-heads", "wrong shape"),
+    Mutant("check_prev_token_score", [("dim2=-1).mean(dim=(0, 2))  # diagonal", "dim2=-1).mean(dim=(0, 1))  # diagonal")], "prev-mean-over-heads", "one score per head"),
     # --- 2.3 duplicate_token_score
     Mutant("check_duplicate_token_score", [("diagonal=-1)  # k_pos < q_pos", "diagonal=0)  # k_pos < q_pos")], "dup-own-duplicate", hint="its own duplicate"),
     Mutant(
@@ -73,8 +75,10 @@ MUTANTS = [
         "dup-average-every-query",
         hint="averaging over every query",
     ),
-    Mutant("check_duplicate_token_score", [("same = tokens[:, :, None] == tokens[:, None, :]", "same = tokens[:, :, None] != tokens[:, None, :]")], "dup-different-tokens"),
-    Mutant("check_duplicate_token_score", [("/ has_copy.sum()", "/ has_copy.shape[1]")], "dup-divide-by-positions"),
+    # class 1 (inputs): masking the caller's pattern in place
+    Mutant("check_duplicate_token_score", [("on_copies = (pattern * copies[:, None]).sum(dim=-1)", "on_copies = pattern.mul_(copies[:, None]).sum(dim=-1)")], "dup-in-place", "changed its argument `pattern` in place"),
+    Mutant("check_duplicate_token_score", [("same = tokens[:, :, None] == tokens[:, None, :]", "same = tokens[:, :, None] != tokens[:, None, :]")], "dup-different-tokens", hint="*other* tokens"),
+    Mutant("check_duplicate_token_score", [("/ has_copy.sum()", "/ has_copy.shape[1]")], "dup-divide-by-positions", hint="dividing by the number of positions"),
     # --- 2.4 induction_score
     Mutant("check_induction_score", [("offset=-(half_len - 1)", "offset=-half_len")], "ind-earlier-copy-itself", hint="earlier copy of the token itself"),
     Mutant("check_induction_score", [("offset=-(half_len - 1)", "offset=-(half_len + 1)")], "ind-token-before-copy", hint="token before the earlier copy"),
@@ -84,8 +88,8 @@ MUTANTS = [
     Mutant("check_logit_attribution", [("model.W_U[:, tokens[:, 1:]]", "model.W_U[:, tokens[:, :-1]]")], "dla-current-token", hint="current token"),
     Mutant("check_logit_attribution", [("torch.stack(components)[:, :, :-1]", "torch.stack(components)[:, :, 1:]")], "dla-shift-wrong-way", hint="shifting the wrong way"),
     Mutant("check_logit_attribution", [("components.extend(per_head)", "components.extend(per_head + model.b_O[layer])")], "dla-b_O-per-head", hint="adding b_O to every head"),
-    Mutant("check_logit_attribution", [("cache[\"z\", layer], model.W_O[layer]", "cache[\"z\", layer], model.W_O[0]")], "dla-W_O-of-layer-0"),
-    Mutant("check_logit_attribution", [('components = [cache["embed"], cache["pos_embed"]]', 'components = [cache["pos_embed"], cache["embed"]]')], "dla-embeddings-swapped"),
+    Mutant("check_logit_attribution", [("cache[\"z\", layer], model.W_O[layer]", "cache[\"z\", layer], model.W_O[0]")], "dla-W_O-of-layer-0", hint="layer 0's W_O"),
+    Mutant("check_logit_attribution", [('components = [cache["embed"], cache["pos_embed"]]', 'components = [cache["pos_embed"], cache["embed"]]')], "dla-embeddings-swapped", hint="pos_embed before embed"),
     # --- 2.6 mean_ablate_head
     Mutant("check_mean_ablate_head", [("z[:, :, head].mean(dim=0, keepdim=True)  # [1 pos", "z[:, :, head].mean(dim=1, keepdim=True)  # [1 pos")], "mean-over-positions", hint="mean over positions"),
     Mutant("check_mean_ablate_head", [("z[:, :, head] = z[:, :, head].mean(dim=0, keepdim=True)", "z[:, :, head] = 0.0")], "mean-zeroes", hint="zero-ablation"),
@@ -111,6 +115,8 @@ MUTANTS = [
         "abl-whole-sequence",
         hint="whole sequence",
     ),
+    # class 3 (an argument that never changes): `ablate` ignored
+    Mutant("check_repeated_half_ablation", [("functools.partial(ablate, head=head)", "functools.partial(mean_ablate_head, head=head)")], "halfabl-ignores-ablate", hint="ignoring `ablate`"),
     Mutant("check_repeated_half_ablation", [("= split_losses(logits, tokens, half_len)[1] - clean", "= clean - split_losses(logits, tokens, half_len)[1]")], "abl-sign-flipped", hint="sign flipped"),
     Mutant("check_repeated_half_ablation", [(ABLATION_CALL, ADD_HOOK)], "abl-hooks-left-attached", "still had hooks attached"),
     Mutant(
@@ -123,7 +129,7 @@ MUTANTS = [
     Mutant("check_full_ov_circuit", [("return model.W_E @ model.OV[layer, head] @ model.W_U", "return (model.W_E @ model.OV[layer, head] @ model.W_U).T")], "ov-transposed", hint="its transpose"),
     Mutant("check_full_ov_circuit", [("model.W_E @ model.OV[layer, head] @", "model.W_E @ model.OV[layer, head].T @")], "ov-W_OV-transposed", hint="W_OV transposed"),
     Mutant("check_full_ov_circuit", [("model.OV[layer, head] @ model.W_U", "model.OV[layer, head] @ model.W_E.T")], "ov-tied-unembedding", hint="W_E^T as the unembedding"),
-    Mutant("check_full_ov_circuit", [("model.W_E @ model.OV[layer, head] @", "model.W_E @ model.OV[0, head] @")], "ov-layer-0"),
+    Mutant("check_full_ov_circuit", [("model.W_E @ model.OV[layer, head] @", "model.W_E @ model.OV[0, head] @")], "ov-layer-0", hint="layer 0's W_OV"),
     # --- 2.9 copying_score
     Mutant("check_copying_score", [("full_ov.argmax(dim=-1)", "full_ov.argmax(dim=0)")], "copy-argmax-columns", hint="over each column"),
     Mutant("check_copying_score", [("full_ov.shape[0])).float().mean().item()", "full_ov.shape[0])).sum().item()")], "copy-count", hint="number of copying tokens"),
@@ -143,7 +149,9 @@ MUTANTS = [
     Mutant("check_composition_score", [("return ((W_A @ W_B).norm() / (W_A.norm() * W_B.norm())).item()", "return (W_A @ W_B).norm().item()")], "comp-no-normalization", hint="leaving out the normalization"),
     Mutant("check_composition_score", [("(W_A.norm() * W_B.norm())", "W_A.norm()")], "comp-one-norm", hint="dividing by ||W_A|| only"),
     Mutant("check_composition_score", [("((W_A @ W_B).norm()", "((W_B @ W_A).norm()")], "comp-order-reversed", hint="other order"),
-    Mutant("check_composition_score", [("(W_A.norm() * W_B.norm())", "(W_A.norm() + W_B.norm())")], "comp-sum-of-norms"),
+    # class 4 (exact type): a 0-d tensor where the signature promises a float
+    Mutant("check_composition_score", [("return ((W_A @ W_B).norm() / (W_A.norm() * W_B.norm())).item()", "return (W_A @ W_B).norm() / (W_A.norm() * W_B.norm())")], "comp-tensor-not-float", "should be exactly a float"),
+    Mutant("check_composition_score", [("(W_A.norm() * W_B.norm())", "(W_A.norm() + W_B.norm())")], "comp-sum-of-norms", hint="sum of the norms"),
     # --- 2.12 composition_scores
     Mutant("check_composition_scores", [('"K": model.QK[1, h1].T', '"K": model.QK[1, h1]')], "comps-K-not-transposed", hint="Q-composition"),
     Mutant("check_composition_scores", [(COMPOSITION_LINE, "out[h1, h0] = composition_score(model.OV[0, h0], W_B)")], "comps-transposed", hint="rows and columns swapped"),
@@ -164,13 +172,16 @@ MUTANTS = [
     # --- 2.13 composition_baseline
     Mutant("check_composition_baseline", [(FACTORS, FACTORS.replace("randn", "rand"))], "base-uniform", hint="torch.rand"),
     Mutant("check_composition_baseline", [("return total / n_samples", "return total")], "base-sum", hint="summing the scores"),
+    # class 6 (statistics): the expected value without sampling, and an estimate from one pair
+    Mutant("check_composition_baseline", [("return total / n_samples", "return d_model**-0.5")], "base-constant", "does not depend on the generator"),
+    Mutant("check_composition_baseline", [("for _ in range(n_samples):", "for _ in range(1):"), ("return total / n_samples", "return total")], "base-one-pair", hint="one random pair"),
     Mutant(
         "check_composition_baseline",
         [(FACTORS, "torch.randn(d_head, d_model, generator=generator), torch.randn(d_model, d_head, generator=generator)")],
         "base-factors-swapped",
         hint="factors in the other order",
     ),
-    Mutant("check_composition_baseline", [(FACTORS, "torch.randn(d_model, d_head), torch.randn(d_head, d_model)")], "base-ignores-generator", "seeded alike"),
+    Mutant("check_composition_baseline", [(FACTORS, "torch.randn(d_model, d_head), torch.randn(d_head, d_model)")], "base-ignores-generator", "does not depend on the generator"),
 ]
 
 

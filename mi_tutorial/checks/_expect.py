@@ -84,9 +84,7 @@ class Expectations:
         if got is None:
             self.fail(f"{what} is None: did you forget to `return` it?", case=case)
         shown = (
-            f" of shape {tuple(got.shape)}"
-            if isinstance(got, torch.Tensor)
-            else f" {got!r:.80}"
+            f" of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else f" {got!r:.80}"
         )
         self.fail(
             f"{what} should be a single number, got {type(got).__name__}{shown}.",
@@ -148,8 +146,7 @@ class Expectations:
                     "part that depends on it is detached or under torch.no_grad(), so training would "
                     f"not change `{name}`.",
                     case=case,
-                    hint=hint
-                    or "no .detach(), .item(), .data or torch.no_grad() on that path.",
+                    hint=hint or "no .detach(), .item(), .data or torch.no_grad() on that path.",
                 )
             self.compare(
                 grad,
@@ -174,7 +171,9 @@ class Expectations:
         seed: int = 0,
         z: float = 4.0,
         reference: Callable[[torch.Generator], float] | None = None,
-        mistakes: Mapping[str, float] | None = None,
+        mistakes: Mapping[str, float]
+        | Callable[[torch.Generator], Mapping[str, float]]
+        | None = None,
         hint: str | None = None,
     ) -> float:
         """A sampled quantity: `run(generator)` is the learner's estimate from that generator.
@@ -186,9 +185,7 @@ class Expectations:
 
         def estimate(s: int) -> float:
             return float(
-                self.expect_number(
-                    run(torch.Generator().manual_seed(s)), case=case, what=what
-                )
+                self.expect_number(run(torch.Generator().manual_seed(s)), case=case, what=what)
             )
 
         got, again, other = estimate(seed), estimate(seed), estimate(seed + 1)
@@ -201,14 +198,16 @@ class Expectations:
             )
         if got == other:
             self.fail(
-                f"{what} is {got:.6g} for two differently seeded generators: it does not depend on the "
-                "samples (a constant, or a formula instead of an estimate).",
+                f"{what} is {got:.6g} for two differently seeded generators: it does not depend on "
+                "the generator (a constant, a formula instead of an estimate, or samples drawn from the "
+                "global RNG, which a check restores around each call).",
                 case=case,
                 hint="draw the samples with the generator you are given and average over them.",
             )
         if reference is not None:
             key = reference(torch.Generator().manual_seed(seed))
             if not math.isclose(got, key, rel_tol=1e-4, abs_tol=1e-6):
+                same = f"with the same generator the reference's estimate is {key:.6g}: draw the same samples, in the same order"
                 self._sampled_fail(
                     got,
                     expected,
@@ -217,26 +216,26 @@ class Expectations:
                     case,
                     what,
                     mistakes,
-                    hint
-                    or f"with the same generator the reference's estimate is {key:.6g}: "
-                    "draw the same samples, in the same order.",
+                    f"{same}. {hint or ''}".strip(),
+                    seed,
                 )
         if not abs(got - expected) <= z * se:
-            self._sampled_fail(got, expected, se, z, case, what, mistakes, hint)
+            self._sampled_fail(got, expected, se, z, case, what, mistakes, hint, seed)
         return got
 
-    def _sampled_fail(
-        self, got, expected, se, z, case, what, mistakes, hint
-    ) -> NoReturn:
+    def _sampled_fail(self, got, expected, se, z, case, what, mistakes, hint, seed) -> NoReturn:
         message = (
             f"{what} is {got:.6g}; the expected value is {expected:.6g} ± {z * se:.3g} "
             f"({z:g} standard errors of the estimate)."
         )
-        for mistake, wrong in (mistakes or {}).items():
-            if abs(got - wrong) <= z * se:
-                self.fail(
-                    message,
-                    case=case,
-                    hint=f"your output matches what {mistake} gives.",
-                )
+        if callable(mistakes):  # what each mistake gives from the same generator
+            mistakes = mistakes(torch.Generator().manual_seed(seed))
+        mistakes = mistakes or {}
+        for close in (
+            lambda w: math.isclose(got, w, rel_tol=1e-4),
+            lambda w: abs(got - w) <= z * se,
+        ):
+            for mistake, wrong in mistakes.items():
+                if close(wrong):
+                    self.fail(message, case=case, hint=f"your output matches what {mistake} gives.")
         self.fail(message, case=case, hint=hint)

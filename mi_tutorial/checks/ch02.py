@@ -14,14 +14,21 @@ from __future__ import annotations
 import functools
 
 import torch
-import torch.nn.functional as F
 from transformer_lens import FactoredMatrix
 from transformer_lens.utilities import get_act_name
 
 from mi_tutorial import metrics, models
-from mi_tutorial.checks._core import Check
-from mi_tutorial.data import repeated_tokens
+from mi_tutorial.checks._cases_ch02 import (  # noqa: F401 - check_composition_baseline is exercise 2.13
+    _ablation_variants,
+    _attribution_variant,
+    _composition_variant,
+    _duplicate_variant,
+    _split_variant,
+    check_composition_baseline,
+)
+from mi_tutorial.checks._core import Check, random_bridge
 from mi_tutorial.checks._keys import induction as reference
+from mi_tutorial.data import repeated_tokens
 
 TOY = "attn-only-2l"
 # Small random attention-only models: 3 heads (the toy model has 4), and one with 3 layers.
@@ -40,12 +47,7 @@ def _toy():
 def _random_model(seed: int, config: dict = RANDOM_CONFIG):
     """A small attention-only model whose every weight and bias is random (scale 0.5, so the
     attention patterns are far from uniform)."""
-    model = models.boot(config)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for param in model.tl_parameters().values():
-            param.copy_(0.5 * torch.randn(param.shape, generator=generator))
-    return model
+    return random_bridge(config, seed, scale=0.5)
 
 
 def _pattern_cases():
@@ -64,19 +66,6 @@ def _patterns(model, tokens):
 # --- Exercise 2.1 ------------------------------------------------------------------------------
 
 
-def _split_variant(logits, tokens, half_len, *, first_end: int, repeat_from: int, shift: bool = True):
-    """[first, repeated] losses with the first half scoring positions < first_end and the
-    repeated half positions >= repeat_from; without `shift`, each position's logits are scored
-    against its own token."""
-    def loss(lo, hi):
-        if shift:
-            return F.cross_entropy(logits[:, lo - 1 : hi - 1].flatten(0, 1), tokens[:, lo:hi].flatten())
-        return F.cross_entropy(logits[:, lo:hi].flatten(0, 1), tokens[:, lo:hi].flatten())
-
-    n_pos = tokens.shape[1]
-    return torch.stack([loss(1, first_end), loss(repeat_from, n_pos)])
-
-
 def check_split_losses(split_losses) -> None:
     check = Check("Exercise 2.1 — split_losses")
     check.expect_callable(split_losses, "split_losses")
@@ -88,7 +77,10 @@ def check_split_losses(split_losses) -> None:
         cases.append(("the shipped model's logits, runs of 19", _toy()(toy_tokens), toy_tokens, 19))
     cases.append(("random logits, runs of 2", torch.randn(3, 5, 7, generator=generator), repeated_tokens(3, 2, 7, seed=23), 2))
     for case, logits, tokens, half_len in cases:
-        got = check.call(split_losses, logits.clone(), tokens.clone(), half_len, case=case, what="split_losses")
+        got = check.call(split_losses, logits, tokens, half_len, case=case, what="split_losses")
+        if isinstance(got, tuple):
+            check.fail("split_losses returned a tuple; return one tensor of the two losses.", case=case,
+                       hint="return torch.stack([first, repeated]).")
         expected = reference.split_losses(logits, tokens, half_len)
         start = 1 + half_len  # the second run's first position
         check.compare(
@@ -107,11 +99,17 @@ def check_split_losses(split_losses) -> None:
                 "comparing each position's logits with its own token (no shift)": _split_variant(
                     logits, tokens, half_len, first_end=start, repeat_from=start + 1, shift=False
                 ),
+                "forgetting <bos> (the second run starting at half_len, not 1 + half_len)": _split_variant(
+                    logits, tokens, half_len, first_end=half_len, repeat_from=half_len + 1
+                ),
+                **{f"a hard-coded half_len of {fixed}": _split_variant(logits, tokens, half_len, first_end=fixed + 1,
+                                                                       repeat_from=fixed + 2)
+                   for fixed in (5, 19) if fixed != half_len and tokens.shape[1] > fixed + 2},
             },
             hint=f"with half_len={half_len} the first run is at positions 1…{half_len} and the second at "
             f"{start}…{2 * half_len}; the repeated half scores positions {start + 1}…{2 * half_len}.",
         )
-    check.passed(f"{len(cases)} cases")
+    check.passed()
 
 
 # --- Exercise 2.2 ------------------------------------------------------------------------------
@@ -121,10 +119,10 @@ def check_prev_token_score(prev_token_score) -> None:
     check = Check("Exercise 2.2 — prev_token_score")
     check.expect_callable(prev_token_score, "prev_token_score")
     n = 0
-    for case, model, tokens, _ in _pattern_cases():
+    for n_case, (case, model, tokens, _) in enumerate(_pattern_cases(), 1):  # noqa: B007
         expected_all = metrics.prev_token_scores(model, tokens)  # [layer head]
         for layer, pattern in enumerate(_patterns(model, tokens)):
-            got = check.call(prev_token_score, pattern.clone(), case=case, what="prev_token_score")
+            got = check.call(prev_token_score, pattern, case=case, what="prev_token_score")
             n_pos = pattern.shape[-1]
             below = pattern.diagonal(offset=-1, dim1=-2, dim2=-1)  # [batch head pos-1]
             check.compare(
@@ -141,23 +139,14 @@ def check_prev_token_score(prev_token_score) -> None:
                     / n_pos,
                     "summing over the queries instead of averaging": below.sum(dim=-1).mean(dim=0),
                 },
-                hint="offset=-1 gives pattern[..., i, i - 1]; average over the batch and those queries.",
+                hint=f"one score per head, shape ({model.cfg.n_heads},): offset=-1 gives pattern[..., i, i - 1]; "
+                "average over the batch and those queries.",
             )
             n += 1
-    check.passed(f"{n} layers in 3 cases")
+    check.passed(f"{n} layers in {n_case} cases")
 
 
 # --- Exercise 2.3 ------------------------------------------------------------------------------
-
-
-def _duplicate_variant(pattern, tokens, *, diagonal: int, only_with_copy: bool):
-    n_pos = tokens.shape[1]
-    copies = (tokens[:, :, None] == tokens[:, None, :]) & torch.ones(n_pos, n_pos, dtype=torch.bool).tril(diagonal)
-    on_copies = (pattern * copies[:, None]).sum(dim=-1)  # [batch head q_pos]
-    if not only_with_copy:
-        return on_copies.mean(dim=(0, 2))
-    has_copy = copies.any(dim=-1)
-    return (on_copies * has_copy[:, None]).sum(dim=(0, 2)) / has_copy.sum()
 
 
 def check_duplicate_token_score(duplicate_token_score) -> None:
@@ -173,7 +162,7 @@ def check_duplicate_token_score(duplicate_token_score) -> None:
     n = 0
     for case, model, tokens in cases:
         for layer, pattern in enumerate(_patterns(model, tokens)):
-            got = check.call(duplicate_token_score, pattern.clone(), tokens.clone(), case=case, what="duplicate_token_score")
+            got = check.call(duplicate_token_score, pattern, tokens, case=case, what="duplicate_token_score")
             check.compare(
                 got,
                 reference.duplicate_token_scores(pattern, tokens),
@@ -188,6 +177,12 @@ def check_duplicate_token_score(duplicate_token_score) -> None:
                     ),
                     "both counting the diagonal and averaging over every query": _duplicate_variant(
                         pattern, tokens, diagonal=0, only_with_copy=False
+                    ),
+                    "attention to the *other* tokens (!= instead of ==)": _duplicate_variant(
+                        pattern, tokens, diagonal=-1, only_with_copy=True, same=False
+                    ),
+                    "dividing by the number of positions, not the number of queries with a copy": _duplicate_variant(
+                        pattern, tokens, diagonal=-1, only_with_copy=True, per_position=True
                     ),
                 },
                 hint="mask = same token & k_pos < q_pos; sum the pattern over that mask for each query, "
@@ -204,10 +199,10 @@ def check_induction_score(induction_score) -> None:
     check = Check("Exercise 2.4 — induction_score")
     check.expect_callable(induction_score, "induction_score")
     n = 0
-    for case, model, tokens, half_len in _pattern_cases():
+    for n_case, (case, model, tokens, half_len) in enumerate(_pattern_cases(), 1):  # noqa: B007
         expected_all = metrics.induction_scores(model, tokens, half_len)  # [layer head]
         for layer, pattern in enumerate(_patterns(model, tokens)):
-            got = check.call(induction_score, pattern.clone(), half_len, case=case, what="induction_score")
+            got = check.call(induction_score, pattern, half_len, case=case, what="induction_score")
 
             def stripe(offset):  # [batch head entries]
                 return pattern.diagonal(offset=-offset, dim1=-2, dim2=-1)
@@ -231,22 +226,10 @@ def check_induction_score(induction_score) -> None:
                 "diagonal offset -(half_len - 1), and only its last half_len entries.",
             )
             n += 1
-    check.passed(f"{n} layers in 3 cases")
+    check.passed(f"{n} layers in {n_case} cases")
 
 
 # --- Exercise 2.5 ------------------------------------------------------------------------------
-
-
-def _attribution_variant(cache, model, tokens, *, component_pos: slice, token_pos: slice, b_O: bool = False,
-                         head_major: bool = False):
-    n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
-    heads = cache.stack_head_results()  # [layer*head batch pos d_model]
-    if b_O:
-        heads = heads + model.b_O.repeat_interleave(n_heads, dim=0)[:, None, None]
-    if head_major:  # L0H0, L1H0, L0H1, …
-        heads = heads.reshape(n_layers, n_heads, *heads.shape[1:]).transpose(0, 1).flatten(0, 1)
-    stack = torch.cat([cache["embed"][None], cache["pos_embed"][None], heads])[:, :, component_pos]
-    return torch.einsum("cbpd,dbp->bpc", stack, model.W_U[:, tokens[:, token_pos]])
 
 
 def check_logit_attribution(logit_attribution) -> None:
@@ -261,7 +244,7 @@ def check_logit_attribution(logit_attribution) -> None:
     for case, model, tokens in cases:
         with torch.no_grad():
             _, cache = model.run_with_cache(tokens)
-            got = check.call(logit_attribution, cache, model, tokens.clone(), case=case, what="logit_attribution")
+            got = check.call(logit_attribution, cache, model, tokens, case=case, what="logit_attribution")
             drop_last, drop_first = slice(None, -1), slice(1, None)
             check.compare(
                 got,
@@ -282,12 +265,18 @@ def check_logit_attribution(logit_attribution) -> None:
                     "heads in the order L0H0, L1H0, … (head-major): go layer by layer": _attribution_variant(
                         cache, model, tokens, component_pos=drop_last, token_pos=drop_first, head_major=True
                     ),
+                    "layer 0's W_O for every layer": _attribution_variant(
+                        cache, model, tokens, component_pos=drop_last, token_pos=drop_first, W_O_of_layer_0=True
+                    ),
+                    "pos_embed before embed (the components start embed, pos_embed)": _attribution_variant(
+                        cache, model, tokens, component_pos=drop_last, token_pos=drop_first, swap_embeddings=True
+                    ),
                 },
                 hint="components: embed, pos_embed, then L0H0, L0H1, …; position p is scored against the "
                 "token at p + 1, so the last position is dropped. "
                 f"The model has {model.cfg.n_layers} layers of {model.cfg.n_heads} heads.",
             )
-    check.passed(f"{len(cases)} cases")
+    check.passed()
 
 
 # --- Exercise 2.6 ------------------------------------------------------------------------------
@@ -324,7 +313,7 @@ def check_mean_ablate_head(mean_ablate_head) -> None:
 
                 expected = variant(functools.partial(reference.mean_ablate_head, head=head))
                 got = check.call(
-                    _hooked, model, tokens, layer, functools.partial(mean_ablate_head, head=head),
+                    _hooked, model, tokens, layer, functools.partial(check.recorded(mean_ablate_head), head=head),
                     case=case, what="your hook",
                 )
                 check.compare(
@@ -351,26 +340,6 @@ def check_mean_ablate_head(mean_ablate_head) -> None:
 # --- Exercise 2.7 ------------------------------------------------------------------------------
 
 
-def _ablation_variants(model, tokens, half_len, ablate, expected, clean):
-    """What typical mistakes of repeated_half_ablation return."""
-    n_layers, n_heads = model.cfg.n_layers, model.cfg.n_heads
-    whole, piled = torch.zeros(n_layers, n_heads), torch.zeros(n_layers, n_heads)
-    clean_whole = metrics.lm_loss(model(tokens), tokens)
-    hooks = []
-    for layer in range(n_layers):
-        for head in range(n_heads):
-            hook = (get_act_name("z", layer), functools.partial(ablate, head=head))
-            whole[layer, head] = metrics.lm_loss(model.run_with_hooks(tokens, fwd_hooks=[hook]), tokens) - clean_whole
-            hooks.append(hook)  # hooks never removed: every earlier head stays ablated
-            piled[layer, head] = reference.split_losses(model.run_with_hooks(tokens, fwd_hooks=hooks), tokens, half_len)[1] - clean
-    return {
-        "the loss on the whole sequence instead of the repeated half": whole,
-        "returning the ablated loss instead of its increase over the clean loss": expected + clean,
-        "the clean loss minus the ablated loss (sign flipped)": -expected,
-        "letting the ablations pile up (hooks never removed)": piled,
-    }
-
-
 def check_repeated_half_ablation(repeated_half_ablation) -> None:
     check = Check("Exercise 2.7 — repeated_half_ablation")
     check.expect_callable(repeated_half_ablation, "repeated_half_ablation")
@@ -385,12 +354,15 @@ def check_repeated_half_ablation(repeated_half_ablation) -> None:
         with torch.no_grad():
             clean_logits = model(tokens)
             clean = reference.split_losses(clean_logits, tokens, half_len)[1]
-            got = check.call(repeated_half_ablation, model, tokens.clone(), half_len, ablate, case=case,
+            got = check.call(repeated_half_ablation, model, tokens, half_len, ablate, case=case,
                              what="repeated_half_ablation")
             leftover = (model(tokens) - clean_logits).abs().max().item()
             model.reset_hooks()
             expected = reference.repeated_half_ablation(model, tokens, half_len, ablate)
             mistakes = _ablation_variants(model, tokens, half_len, ablate, expected, clean)
+            other = reference.mean_ablate_head if ablate is reference.zero_ablate_head else reference.zero_ablate_head
+            mistakes["ignoring `ablate` (one ablation hard-coded)"] = reference.repeated_half_ablation(
+                model, tokens, half_len, other)
         if leftover > 0:
             check.fail(
                 "after your function ran, the model still had hooks attached, so every later run is ablated.",
@@ -407,7 +379,7 @@ def check_repeated_half_ablation(repeated_half_ablation) -> None:
             hint="for each (layer, head): hook get_act_name('z', layer) with functools.partial(ablate, head=head), "
             "then split_losses(logits, tokens, half_len)[1] minus the clean value.",
         )
-    check.passed(f"{len(cases)} cases")
+    check.passed()
 
 
 # --- Exercise 2.8 ------------------------------------------------------------------------------
@@ -443,6 +415,7 @@ def check_full_ov_circuit(full_ov_circuit) -> None:
                         "its transpose (rows must be the attended-to token, columns the output logit)": expected.T,
                         "W_OV transposed (W_O^T W_V^T instead of W_V W_O)": (W_E @ OV.T @ W_U).AB,
                         "W_E^T as the unembedding (this model's W_U is its own matrix)": (W_E @ OV @ W_E.T).AB,
+                        "layer 0's W_OV for every layer": (W_E @ model.OV[0, head] @ W_U).AB if layer else expected.T,
                     },
                     hint="W_E [d_vocab, d_model] @ W_OV [d_model, d_model] @ W_U [d_model, d_vocab]; "
                     "model.OV[layer, head] is W_V W_O.",
@@ -489,7 +462,7 @@ def check_copying_score(copying_score) -> None:
             hint="row t is what attending to token t does to each logit: t copies when row t's argmax is t.",
         )
         n += 1
-    check.passed(f"{n} cases")
+    check.passed()
 
 
 # --- Exercise 2.10 -----------------------------------------------------------------------------
@@ -552,7 +525,7 @@ def check_composition_score(composition_score) -> None:
     for case, W_A, W_B in cases:
         with torch.no_grad():
             got = check.call(composition_score, W_A, W_B, case=case, what="composition_score")
-            got = check.expect_number(got, case=case, what="the composition score")
+            got = torch.tensor(check.expect_type(got, float, case=case, what="the composition score"))
             A, B = W_A.AB, W_B.AB
             norm = torch.linalg.matrix_norm
             check.compare(
@@ -566,25 +539,14 @@ def check_composition_score(composition_score) -> None:
                     "the product in the other order, W_B W_A": norm(B @ A) / (norm(A) * norm(B)),
                     "the spectral norm (largest singular value) instead of the Frobenius norm": norm(A @ B, ord=2)
                     / (norm(A, ord=2) * norm(B, ord=2)),
+                    "dividing by the sum of the norms, not their product": norm(A @ B) / (norm(A) + norm(B)),
                 },
                 hint="Frobenius norms: ||W_A @ W_B|| / (||W_A|| * ||W_B||); FactoredMatrix.norm() is the Frobenius norm.",
             )
-    check.passed(f"{len(cases)} cases")
+    check.passed()
 
 
 # --- Exercise 2.12 -----------------------------------------------------------------------------
-
-
-def _composition_variant(model, kind: str, *, swap_layers: bool = False, reverse_product: bool = False):
-    n_heads = model.cfg.n_heads
-    out = torch.zeros(n_heads, n_heads)
-    first, second = (1, 0) if swap_layers else (0, 1)
-    for h0 in range(n_heads):
-        for h1 in range(n_heads):
-            W_A = model.OV[first, h0]
-            W_B = {"Q": model.QK[second, h1], "K": model.QK[second, h1].T, "V": model.OV[second, h1]}[kind]
-            out[h0, h1] = reference.composition_score(W_B, W_A) if reverse_product else reference.composition_score(W_A, W_B)
-    return out
 
 
 def check_composition_scores(composition_scores) -> None:
@@ -623,74 +585,3 @@ def check_composition_scores(composition_scores) -> None:
         check.fail("composition_scores(model, 'X') returned a result instead of raising ValueError.",
                    case="an unknown kind", hint="check `kind` first: raise ValueError unless it is 'Q', 'K' or 'V'.")
     check.passed(f"Q, K and V in {len(cases)} cases, and an unknown kind")
-
-
-# --- Exercise 2.13 -----------------------------------------------------------------------------
-
-BASELINE_SAMPLES = 60  # what the check asks for: a standard error of 1-3% of the mean
-REFERENCE_SAMPLES = 300
-BASELINE_RTOL = 0.12  # about 4 or more standard errors of the difference
-
-
-def _baseline_mistakes(d_model, d_head, generator):
-    def mean_score(draw, shape_a, shape_b):
-        total = 0.0
-        for _ in range(BASELINE_SAMPLES):
-            pair = [FactoredMatrix(draw(*shape_a, generator=generator), draw(*shape_b, generator=generator)) for _ in range(2)]
-            total += reference.composition_score(*pair)
-        return torch.tensor(total / BASELINE_SAMPLES)
-
-    randn = mean_score(torch.randn, (d_model, d_head), (d_head, d_model))
-    return {
-        "torch.rand (uniform on [0, 1), all positive) instead of torch.randn": mean_score(
-            torch.rand, (d_model, d_head), (d_head, d_model)
-        ),
-        "factors in the other order, [d_head, d_model] @ [d_model, d_head] (d_head x d_head matrices)": mean_score(
-            torch.randn, (d_head, d_model), (d_model, d_head)
-        ),
-        "summing the scores instead of averaging them": randn * BASELINE_SAMPLES,
-    }
-
-
-@functools.lru_cache(maxsize=None)
-def _reference_baseline(d_model: int, d_head: int) -> float:
-    return reference.composition_baseline(d_model, d_head, REFERENCE_SAMPLES, torch.Generator().manual_seed(d_model * 1000 + d_head))
-
-
-def check_composition_baseline(composition_baseline) -> None:
-    check = Check("Exercise 2.13 — composition_baseline")
-    check.expect_callable(composition_baseline, "composition_baseline")
-    cases = [(64, 16), (32, 4)]
-    for i, (d_model, d_head) in enumerate(cases):
-        case = f"d_model={d_model}, d_head={d_head}, n_samples={BASELINE_SAMPLES}"
-        got = check.call(composition_baseline, d_model, d_head, BASELINE_SAMPLES, torch.Generator().manual_seed(130 + i),
-                         case=case, what="composition_baseline")
-        got = check.expect_number(got, case=case, what="the baseline")
-        again = [  # two short runs from generators seeded alike must agree
-            check.expect_number(
-                check.call(composition_baseline, d_model, d_head, 3, torch.Generator().manual_seed(150 + i),
-                           case=case, what="composition_baseline"),
-                case=case, what="the baseline",
-            )
-            for _ in range(2)
-        ]
-        if not torch.equal(*again):
-            check.fail(
-                f"two calls with generators seeded alike gave {again[0].item():.4f} and {again[1].item():.4f}.",
-                case=case,
-                hint="draw every random number with generator=generator, so the result is repeatable.",
-            )
-        with torch.no_grad():
-            mistakes = _baseline_mistakes(d_model, d_head, torch.Generator().manual_seed(140 + i))
-        check.compare(
-            got,
-            torch.tensor(_reference_baseline(d_model, d_head)),
-            case=case,
-            what=f"the baseline (a mean of random samples: within {BASELINE_RTOL:.0%} of the reference's)",
-            atol=0.0,
-            rtol=BASELINE_RTOL,
-            mistakes=mistakes,
-            hint="two FactoredMatrix(randn(d_model, d_head), randn(d_head, d_model)) per sample; "
-            "the mean of your composition_score over the samples.",
-        )
-    check.passed(f"{len(cases)} cases")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -19,3 +21,5 @@ class RecipeRun:
     seed: int
     metrics: dict
     tokenizer: str | None = None  # the shipped tokenizer loading attaches
+    # Saves files beside the weights (e.g. snapshots) into a folder; returns metrics to record.
+    save_extra: Callable[[Path], dict] | None = None

@@ -16,6 +16,7 @@ from mi_tutorial.train import single_threaded
 # Shipped model name -> the module holding its `recipe` function (imported when run).
 RECIPE_MODULES = {
     "attn-only-2l": "attn_only_2l",
+    "grokking": "grokking",
     "tinyworld-lm": "tinyworld_lm",
 }
 
@@ -48,6 +49,9 @@ def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = Tr
         )
     with single_threaded():
         run = recipe(progress=progress) if steps is None else recipe(progress=progress, steps=steps)
+    directory = CHECKPOINT_DIR if out_dir is None else Path(out_dir)
+    if run.save_extra is not None:  # files beside the weights, their hashes in the metrics
+        run.metrics.update(run.save_extra(directory))
     save_checkpoint(
         run.model,
         name,
@@ -55,7 +59,7 @@ def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = Tr
         seed=run.seed,
         command=f"mi-tutorial train {name}",
         metrics=run.metrics,
-        directory=CHECKPOINT_DIR if out_dir is None else out_dir,
+        directory=directory,
         tokenizer=run.tokenizer,
     )
     if out_dir is None and run.tokenizer is not None:

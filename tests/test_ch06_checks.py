@@ -13,15 +13,29 @@ from __future__ import annotations
 
 import math
 
-import pytest
-import torch
-
 import optional_sections
+import pytest
+import solution_cells
+import torch
+from ch06_mutants import (
+    ABLATE_LINE,
+    ADD_NAME,
+    BEST,
+    BYPASS,
+    COPY_LINE,
+    KEPT,
+    KL_LINE,
+    KL_SCORE,
+    MUTANTS_6_1_TO_6_6,
+    PROJECT_LINE,
+    TO_REFERENCE,
+)
 from check_harness import ChapterChecks, Mutant
+
 from mi_tutorial import models
 from mi_tutorial.checks import ch06
-from mi_tutorial.data import tinyworld
 from mi_tutorial.checks._keys import steering as reference
+from mi_tutorial.data import tinyworld
 
 STEM = "06_steering_and_refusal"
 
@@ -39,134 +53,132 @@ CHECK_ARGS = {
     "check_orthogonalize_model": ["orthogonalize_model"],
     "check_ablate_to_reference": ["ablate_to_reference"],
 }
-SCORE_LINE = "return last[:, refuse_id] - last[:, comply_id]"
-KL_LINE = "return (clean.exp() * (clean - edited)).sum(dim=-1).mean()"
-DIFF_LINE = "return means(harmful_tokens) - means(harmless_tokens)"
-ABLATE_LINE = "return resid - (resid @ unit)[..., None] * unit  # (resid @ unit): [batch pos]"
-HOOKS_RETURN = "return [(name, hook_fn) for name in names]"
-KINDS = 'for kind in ("resid_pre", "resid_mid")]'
-FINAL_APPEND = '    names.append(get_act_name("resid_post", n_layers - 1))  # what ln_final and the unembedding read\n'
-ADD_NAME = 'name = get_act_name("resid_pre", layer) if layer < n_layers'
-ADD_LINE = "return resid + coefficient * vector  # broadcast over batch and pos"
-KL_SCORE = "kl = kl_last_position(clean_harmless, model.run_with_hooks(harmless_tokens, fwd_hooks=ablate))"
-BYPASS = "bypass = refusal_score(model.run_with_hooks(harmful_tokens, fwd_hooks=ablate)).mean()"
-KEPT = "kept = (layers < layer_limit) & (induce > 0) & (kl < max_kl)"
-BEST = "best = torch.where(kept, bypass, torch.full_like(bypass, math.inf)).flatten().argmin().item()"
-PROJECT_LINE = "return weight - (weight @ unit)[..., None] * unit"
-COPY_LINE = "params[name].copy_(project_out(params[name], direction))"
-TO_REFERENCE = "return resid - ((resid - reference) @ unit)[..., None] * unit"
 
 MUTANTS = [
-    # --- 6.1 refusal_score
-    Mutant("check_refusal_score", [(SCORE_LINE, "return last[:, comply_id] - last[:, refuse_id]")], "score-sign-flipped", hint="sign flipped"),
-    Mutant("check_refusal_score", [("last = logits[:, -1]", "last = logits[:, 0]")], "score-first-position", hint="first position"),
-    Mutant("check_refusal_score", [(SCORE_LINE, "return last[:, REFUSE_ID] - last[:, COMPLY_ID]")], "score-hard-coded-ids", hint="ignoring refuse_id"),
-    Mutant("check_refusal_score", [("last = logits[:, -1]", "last = logits[:, -1].softmax(dim=-1)")], "score-probabilities", hint="difference of probabilities"),
-    Mutant("check_refusal_score", [("last = logits[:, -1]", "last = logits.mean(dim=1)")], "score-mean-over-positions", hint="averaging over all positions"),
-    # --- 6.2 kl_last_position
-    Mutant("check_kl_last_position", [(KL_LINE, "return (edited.exp() * (edited - clean)).sum(dim=-1).mean()")], "kl-swapped", hint="swapped"),
-    Mutant("check_kl_last_position", [(KL_LINE, "return (clean.exp() * (clean - edited)).sum(dim=-1).sum()")], "kl-summed-over-batch", hint="summing over the batch"),
-    Mutant(
-        "check_kl_last_position",
-        [("clean = clean_logits[:, -1].log_softmax(dim=-1)", "clean = clean_logits[:, -1].softmax(dim=-1).log()")],
-        "kl-log-of-softmax",
-        says="use log_softmax",
-    ),
-    Mutant(
-        "check_kl_last_position",
-        [("clean = clean_logits[:, -1]", "clean = clean_logits[:, 0]"), ("edited = edited_logits[:, -1]", "edited = edited_logits[:, 0]")],
-        "kl-first-position",
-        hint="first position",
-    ),
-    Mutant("check_kl_last_position", [(KL_LINE, "return (clean.exp() * (clean - edited)).sum(dim=-1)")], "kl-not-averaged", says="single number"),
-    # --- 6.3 candidate_directions
-    Mutant("check_candidate_directions", [(DIFF_LINE, "return means(harmless_tokens) - means(harmful_tokens)")], "dirs-sign-flipped", hint="sign flipped"),
-    Mutant("check_candidate_directions", [("cache[name][:, -n_positions:]", "cache[name][:, :n_positions]")], "dirs-first-positions", hint="first n_positions"),
-    Mutant(
-        "check_candidate_directions",
-        [(' + [get_act_name("resid_post", n_layers - 1)]\n\n    def means', "\n\n    def means")],
-        "dirs-no-final-resid",
-        says="one too few",
-    ),
-    Mutant(
-        "check_candidate_directions",
-        [('names = [get_act_name("resid_pre", layer) for layer in range(n_layers)] +', 'names = [get_act_name("resid_post", layer) for layer in range(n_layers)] +')],
-        "dirs-resid-post",
-        hint="one layer too late",
-    ),
-    Mutant(
-        "check_candidate_directions",
-        [(DIFF_LINE, "diff = means(harmful_tokens) - means(harmless_tokens)\n    return diff / diff.norm(dim=-1, keepdim=True)")],
-        "dirs-normalized",
-        says="NaN",
-    ),
-    # --- 6.4 ablate_direction
-    Mutant("check_ablate_direction", [(ABLATE_LINE, "return resid - (resid @ direction)[..., None] * direction")], "ablate-unnormalized", hint="not normalizing"),
-    Mutant("check_ablate_direction", [(ABLATE_LINE, "return resid + (resid @ unit)[..., None] * unit")], "ablate-adds", hint="adding the projection"),
-    Mutant("check_ablate_direction", [(ABLATE_LINE, "return (resid @ unit)[..., None] * unit")], "ablate-returns-projection", hint="returning the projection"),
-    Mutant("check_ablate_direction", [(ABLATE_LINE, "return resid - (resid @ unit).mean() * unit")], "ablate-mean-projection"),
-    # --- 6.5 ablation_hooks
-    Mutant("check_ablation_hooks", [(HOOKS_RETURN, "return [(names[0], hook_fn)]")], "hooks-one-layer", hint="only at one layer"),
-    Mutant("check_ablation_hooks", [(KINDS, 'for kind in ("resid_pre",)]')], "hooks-no-resid-mid", hint="not resid_mid"),
-    Mutant("check_ablation_hooks", [(FINAL_APPEND, "")], "hooks-no-final", hint="leaving out the final resid_post"),
-    Mutant("check_ablation_hooks", [(KINDS, 'for kind in ("resid_mid", "resid_post")]')], "hooks-mid-and-post"),
-    Mutant("check_ablation_hooks", [(HOOKS_RETURN, "return [(name, hook_fn) for name in names[1:]]")], "hooks-skip-embeddings"),
-    # --- 6.6 addition_hooks
-    Mutant(
-        "check_addition_hooks",
-        [("return [(name, add)]", 'return [(get_act_name("resid_pre", l), add) for l in range(layer, n_layers)] + [(get_act_name("resid_post", n_layers - 1), add)]')],
-        "add-every-later-layer",
-        hint="every layer from",
-    ),
-    Mutant("check_addition_hooks", [(ADD_LINE, "resid[:, -1] += coefficient * vector\n        return resid")], "add-last-position-only", hint="last position only"),
-    Mutant("check_addition_hooks", [(ADD_NAME, 'name = get_act_name("resid_post", layer) if layer < n_layers')], "add-resid-post", hint="one layer too late"),
-    Mutant("check_addition_hooks", [(ADD_LINE, "return resid + vector")], "add-no-coefficient", hint="ignoring the coefficient"),
-    Mutant("check_addition_hooks", [(ADD_LINE, "return resid + coefficient * vector / vector.norm()")], "add-normalized", hint="normalizing the vector"),
-    Mutant("check_addition_hooks", [(ADD_NAME, 'name = get_act_name("resid_pre", layer - 1) if layer < n_layers')], "add-one-layer-early"),
+    *MUTANTS_6_1_TO_6_6,
     # --- 6.7 score_candidates
     Mutant(
         "check_score_candidates",
-        [(KL_SCORE, "kl = kl_last_position(model.run_with_hooks(harmless_tokens, fwd_hooks=ablate), clean_harmless)")],
+        [
+            (
+                KL_SCORE,
+                "kl = kl_last_position(model.run_with_hooks(harmless_tokens, fwd_hooks=ablate), clean_harmless)",
+            )
+        ],
         "scores-kl-swapped",
         hint="KL(ablated || clean)",
     ),
     Mutant(
         "check_score_candidates",
-        [("clean_harmless = model(harmless_tokens)", "clean_harmless = model(harmful_tokens)"),
-         (KL_SCORE, "kl = kl_last_position(clean_harmless, model.run_with_hooks(harmful_tokens, fwd_hooks=ablate))")],
+        [
+            ("clean_harmless = model(harmless_tokens)", "clean_harmless = model(harmful_tokens)"),
+            (
+                KL_SCORE,
+                "kl = kl_last_position(clean_harmless, model.run_with_hooks(harmful_tokens, fwd_hooks=ablate))",
+            ),
+        ],
         "scores-kl-on-harmful",
         hint="KL on the harmful prompts",
     ),
-    Mutant("check_score_candidates", [(BYPASS, BYPASS.replace("harmful_tokens", "harmless_tokens"))], "scores-bypass-on-harmless", hint="bypass score on the harmless"),
     Mutant(
         "check_score_candidates",
-        [("addition_hooks(model, direction, layer, 1.0)", "addition_hooks(model, direction / direction.norm(), layer, 1.0)")],
+        [(BYPASS, BYPASS.replace("harmful_tokens", "harmless_tokens"))],
+        "scores-bypass-on-harmless",
+        hint="bypass score on the harmless",
+    ),
+    Mutant(
+        "check_score_candidates",
+        [
+            (
+                "addition_hooks(model, direction, layer, 1.0)",
+                "addition_hooks(model, direction / direction.norm(), layer, 1.0)",
+            )
+        ],
         "scores-unit-addition",
         hint="adding the normalized direction",
     ),
     Mutant(
         "check_score_candidates",
-        [("torch.stack([bypass, refusal_score(added).mean(), kl])", "torch.stack([refusal_score(added).mean(), bypass, kl])")],
+        [
+            (
+                "torch.stack([bypass, refusal_score(added).mean(), kl])",
+                "torch.stack([refusal_score(added).mean(), bypass, kl])",
+            )
+        ],
         "scores-columns-swapped",
         hint="columns in another order",
     ),
     # --- 6.8 select_direction
-    Mutant("check_select_direction", [(KEPT, "kept = (induce > 0) & (kl < max_kl)")], "select-no-layer-limit", hint="ignoring layer_limit"),
-    Mutant("check_select_direction", [(KEPT, KEPT.replace("layers < layer_limit", "layers <= layer_limit"))], "select-inclusive-limit", hint="up to and including"),
-    Mutant("check_select_direction", [(KEPT, "kept = (layers < layer_limit) & (kl < max_kl)")], "select-no-induce", hint="ignoring the induce"),
-    Mutant("check_select_direction", [(KEPT, "kept = (layers < layer_limit) & (induce > 0)")], "select-no-kl", hint="ignoring max_kl"),
-    Mutant("check_select_direction", [(BEST, BEST.replace("math.inf)).flatten().argmin()", "-math.inf)).flatten().argmax()"))], "select-argmax", hint="highest bypass"),
-    Mutant("check_select_direction", [("return best // scores.shape[1], best % scores.shape[1]", "return best")], "select-flat-index", says="pair or None"),
+    Mutant(
+        "check_select_direction",
+        [(KEPT, "kept = (induce > 0) & (kl < max_kl)")],
+        "select-no-layer-limit",
+        hint="ignoring layer_limit",
+    ),
+    Mutant(
+        "check_select_direction",
+        [(KEPT, KEPT.replace("layers < layer_limit", "layers <= layer_limit"))],
+        "select-inclusive-limit",
+        hint="up to and including",
+    ),
+    Mutant(
+        "check_select_direction",
+        [(KEPT, "kept = (layers < layer_limit) & (kl < max_kl)")],
+        "select-no-induce",
+        hint="ignoring the induce",
+    ),
+    Mutant(
+        "check_select_direction",
+        [(KEPT, "kept = (layers < layer_limit) & (induce > 0)")],
+        "select-no-kl",
+        hint="ignoring max_kl",
+    ),
+    Mutant(
+        "check_select_direction",
+        [(BEST, BEST.replace("math.inf)).flatten().argmin()", "-math.inf)).flatten().argmax()"))],
+        "select-argmax",
+        hint="highest bypass",
+    ),
+    Mutant(
+        "check_select_direction",
+        [("return best // scores.shape[1], best % scores.shape[1]", "return best")],
+        "select-flat-index",
+        says="pair or None",
+    ),
     # --- 6.9 project_out
-    Mutant("check_project_out", [(PROJECT_LINE, "return weight - (weight @ direction)[..., None] * direction")], "project-unnormalized", hint="not normalizing"),
-    Mutant("check_project_out", [(PROJECT_LINE, "return weight + (weight @ unit)[..., None] * unit")], "project-adds", hint="adding the projection"),
-    Mutant("check_project_out", [(PROJECT_LINE, "return weight - torch.outer(unit, unit) @ weight")], "project-first-axis", says="raised RuntimeError"),
-    Mutant("check_project_out", [(PROJECT_LINE, "return weight - (weight @ unit).sum() * unit")], "project-summed-projection"),
+    Mutant(
+        "check_project_out",
+        [(PROJECT_LINE, "return weight - (weight @ direction)[..., None] * direction")],
+        "project-unnormalized",
+        hint="not normalizing",
+    ),
+    Mutant(
+        "check_project_out",
+        [(PROJECT_LINE, "return weight + (weight @ unit)[..., None] * unit")],
+        "project-adds",
+        hint="adding the projection",
+    ),
+    Mutant(
+        "check_project_out",
+        [(PROJECT_LINE, "return weight - torch.outer(unit, unit) @ weight")],
+        "project-first-axis",
+        says="raised RuntimeError",
+    ),
+    Mutant(
+        "check_project_out",
+        [(PROJECT_LINE, "return weight - (weight @ unit).sum() * unit")],
+        "project-summed-projection",
+    ),
     # --- 6.10 orthogonalize_model
     Mutant(
         "check_orthogonalize_model",
-        [('f"blocks.{layer}.mlp.W_out"', 'f"blocks.{layer}.mlp.W_in"'),
-         (COPY_LINE, 'params[name].copy_(project_out(params[name].T, direction).T if name.endswith("W_in") else project_out(params[name], direction))')],
+        [
+            ('f"blocks.{layer}.mlp.W_out"', 'f"blocks.{layer}.mlp.W_in"'),
+            (
+                COPY_LINE,
+                'params[name].copy_(project_out(params[name].T, direction).T if name.endswith("W_in") else project_out(params[name], direction))',
+            ),
+        ],
         "ortho-W_in-not-W_out",
         says="did you orthogonalize W_in instead of W_out",
     ),
@@ -176,20 +188,125 @@ MUTANTS = [
         "ortho-no-biases",
         says="b_O was not edited",
     ),
-    Mutant("check_orthogonalize_model", [('names = ["embed.W_E", "pos_embed.W_pos"]', "names = []")], "ortho-no-embeddings", says="embed.W_E was not edited"),
-    Mutant("check_orthogonalize_model", [("for layer in range(model.cfg.n_layers):\n        names +=", "for layer in range(1):\n        names +=")], "ortho-layer-0-only", says="blocks.1.attn.W_O was not edited"),
-    Mutant("check_orthogonalize_model", [(COPY_LINE, "params[name] = project_out(params[name], direction)")], "ortho-assigns-new-tensor", says="did not change"),
     Mutant(
         "check_orthogonalize_model",
-        [(COPY_LINE, "params[name].copy_(params[name] - (params[name] @ direction)[..., None] * direction)")],
+        [('names = ["embed.W_E", "pos_embed.W_pos"]', "names = []")],
+        "ortho-no-embeddings",
+        says="embed.W_E was not edited",
+    ),
+    Mutant(
+        "check_orthogonalize_model",
+        [
+            (
+                "for layer in range(model.cfg.n_layers):\n        names +=",
+                "for layer in range(1):\n        names +=",
+            )
+        ],
+        "ortho-layer-0-only",
+        says="blocks.1.attn.W_O was not edited",
+    ),
+    Mutant(
+        "check_orthogonalize_model",
+        [(COPY_LINE, "params[name] = project_out(params[name], direction)")],
+        "ortho-assigns-new-tensor",
+        says="did not change",
+    ),
+    Mutant(
+        "check_orthogonalize_model",
+        [
+            (
+                COPY_LINE,
+                "params[name].copy_(params[name] - (params[name] @ direction)[..., None] * direction)",
+            )
+        ],
         "ortho-unnormalized",
         hint="not normalizing",
     ),
     # --- 6.11 ablate_to_reference
-    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid - (resid @ unit)[..., None] * unit")], "reference-ignored", hint="ignoring the reference"),
-    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid - ((resid - reference) @ direction)[..., None] * direction")], "reference-unnormalized", hint="not normalizing"),
-    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid + ((resid - reference) @ unit)[..., None] * unit")], "reference-sign", hint="(reference - resid)"),
-    Mutant("check_ablate_to_reference", [(TO_REFERENCE, "return resid - (resid @ unit)[..., None] * unit + reference")], "reference-whole-vector", hint="adding the whole reference"),
+    Mutant(
+        "check_ablate_to_reference",
+        [(TO_REFERENCE, "return resid - (resid @ unit)[..., None] * unit")],
+        "reference-ignored",
+        hint="ignoring the reference",
+    ),
+    Mutant(
+        "check_ablate_to_reference",
+        [(TO_REFERENCE, "return resid - ((resid - reference) @ direction)[..., None] * direction")],
+        "reference-unnormalized",
+        hint="not normalizing",
+    ),
+    Mutant(
+        "check_ablate_to_reference",
+        [(TO_REFERENCE, "return resid + ((resid - reference) @ unit)[..., None] * unit")],
+        "reference-sign",
+        hint="(reference - resid)",
+    ),
+    Mutant(
+        "check_ablate_to_reference",
+        [(TO_REFERENCE, "return resid - (resid @ unit)[..., None] * unit + reference")],
+        "reference-whole-vector",
+        hint="adding the whole reference",
+    ),
+    # --- issue 14: one mutant per class of wrong answers that used to pass (nothing here trains through
+    # an exercise, and nothing is sampled: classes 2 and 6 do not arise in this chapter)
+    # 1. changing the inputs
+    Mutant(
+        "check_select_direction",
+        [(BEST, "bypass[~kept] = math.inf\n    best = bypass.flatten().argmin().item()")],
+        "select-masks-scores-in-place",
+        "changed its argument `scores` in place",
+    ),
+    Mutant(
+        "check_ablate_direction",
+        [(ABLATE_LINE, "resid -= (resid @ unit)[..., None] * unit\n    return resid")],
+        "ablate-in-place",
+        "changed its argument `resid` in place",
+    ),
+    # 3. arguments that never change
+    Mutant(
+        "check_select_direction",
+        [(KEPT, "kept = (layers < layer_limit) & (induce > 0) & (kl < 0.1)")],
+        "select-max-kl-hard-coded",
+        hint="a fixed max_kl of 0.1",
+    ),
+    # 4. loose types
+    Mutant(
+        "check_select_direction",
+        [(BEST, BEST.replace(".argmin().item()", ".argmin()"))],
+        "select-returns-tensors",
+        "the chapter relies on that type",
+    ),
+    Mutant(
+        "check_kl_last_position",
+        [(KL_LINE, "return (clean.exp() * (clean - edited)).sum(dim=-1).mean().double()")],
+        "kl-float64",
+        "the chapter needs exactly torch.float32",
+    ),
+    # 5. boundaries
+    Mutant(
+        "check_select_direction",
+        [(KEPT, "kept = (layers < layer_limit) & (induce >= 0) & (kl < max_kl)")],
+        "select-induce-at-least-0",
+        hint="`>= 0` where the text says",
+    ),
+    Mutant(
+        "check_select_direction",
+        [(KEPT, "kept = (layers < layer_limit) & (induce > 0) & (kl <= max_kl)")],
+        "select-kl-at-most",
+        hint="`<= max_kl` where the text says",
+    ),
+    # 7. only the shipped model's setting right
+    Mutant(
+        "check_ablation_hooks",
+        [
+            (
+                "    n_layers = model.cfg.n_layers\n    names = [get_act_name(kind",
+                "    n_layers = 4\n    names = [get_act_name(kind",
+            )
+        ],
+        "hooks-four-layers-hard-coded",
+        "is not a hook point of this model",
+    ),
 ]
 
 
@@ -233,22 +350,35 @@ def test_reference_orthogonalized_weights_are_the_hook_ablation(toy, toy_directi
 
 def test_reference_ablation_and_addition_on_their_own():
     generator = torch.Generator().manual_seed(0)
-    resid, direction = torch.randn(2, 5, 16, generator=generator), torch.randn(16, generator=generator)
+    resid, direction = (
+        torch.randn(2, 5, 16, generator=generator),
+        torch.randn(16, generator=generator),
+    )
     ablated = reference.ablate_direction(resid, 7 * direction)
     assert (ablated @ direction).abs().max() < 1e-4  # nothing left along it, whatever its length
-    assert torch.allclose(reference.ablate_direction(ablated, direction), ablated, atol=1e-6)  # idempotent
-    assert torch.allclose(reference.ablate_to_reference(resid, direction, resid[0])[0], resid[0], atol=1e-6)
+    assert torch.allclose(
+        reference.ablate_direction(ablated, direction), ablated, atol=1e-6
+    )  # idempotent
+    assert torch.allclose(
+        reference.ablate_to_reference(resid, direction, resid[0])[0], resid[0], atol=1e-6
+    )
     three_layers = models.boot(ch06.DEEP_CONFIG)
-    (name, hook), = reference.addition_hooks(three_layers, direction, 3, 0.5)  # layer 3 of 3: the final residual stream
-    assert name == "blocks.2.hook_resid_post" and torch.allclose(hook(resid, None) - resid, (0.5 * direction).expand_as(resid))
+    ((name, hook),) = reference.addition_hooks(
+        three_layers, direction, 3, 0.5
+    )  # layer 3 of 3: the final residual stream
+    assert name == "blocks.2.hook_resid_post" and torch.allclose(
+        hook(resid, None) - resid, (0.5 * direction).expand_as(resid)
+    )
 
 
 def test_reference_select_direction_by_hand():
-    scores = torch.tensor([
-        [[-5.0, 1.0, 0.0], [-9.0, -1.0, 0.0]],  # layer 0: the second does not induce
-        [[-4.0, 2.0, 0.5], [-3.0, 2.0, 0.05]],  # layer 1: the first has a large KL
-        [[-20.0, 2.0, 0.0], [0.0, 2.0, 0.0]],  # layer 2: above the limit
-    ])
+    scores = torch.tensor(
+        [
+            [[-5.0, 1.0, 0.0], [-9.0, -1.0, 0.0]],  # layer 0: the second does not induce
+            [[-4.0, 2.0, 0.5], [-3.0, 2.0, 0.05]],  # layer 1: the first has a large KL
+            [[-20.0, 2.0, 0.0], [0.0, 2.0, 0.0]],  # layer 2: above the limit
+        ]
+    )
     assert reference.select_direction(scores, 2) == (0, 0)
     assert reference.select_direction(scores, 2, max_kl=0.1) == (0, 0)
     assert reference.select_direction(scores, 3) == (2, 0)
@@ -281,29 +411,72 @@ def tiny_chat_folder(tmp_path_factory):
     """A 4-layer GPT-2 with a word-level tokenizer knowing the section's words: a stand-in
     for the chat model (no chat template, so the section uses its plain `User: … Assistant:`
     format)."""
-    words = ["User:", "Assistant:", "I", "cannot", "Sure", "how", "to", "a", "the", "."] + [f"w{i}" for i in range(53)]
+    words = ["User:", "Assistant:", "I", "cannot", "Sure", "how", "to", "a", "the", "."] + [
+        f"w{i}" for i in range(53)
+    ]
     return optional_sections.save_tiny_gpt2(tmp_path_factory.mktemp("tiny-chat"), words, n_layer=4)
 
 
 def _run_chat_section(monkeypatch, load, run: bool) -> dict:
-    return optional_sections.run_section(monkeypatch, STEM, load, flag="RUN_CHAT_MODEL", run=run,
-                                         load_cell=CHAT_LOAD_CELL, run_cell=CHAT_RUN_CELL)
+    return optional_sections.run_section(
+        monkeypatch,
+        STEM,
+        load,
+        flag="RUN_CHAT_MODEL",
+        run=run,
+        load_cell=CHAT_LOAD_CELL,
+        run_cell=CHAT_RUN_CELL,
+    )
 
 
 def test_chat_section_is_skipped_by_default_without_loading_anything(offline, monkeypatch, capsys):
-    optional_sections.check_skipped_by_default(_run_chat_section, monkeypatch, capsys, result="chat", flag="RUN_CHAT_MODEL")
+    optional_sections.check_skipped_by_default(
+        _run_chat_section, monkeypatch, capsys, result="chat", flag="RUN_CHAT_MODEL"
+    )
 
 
 def test_chat_section_reports_a_failed_load_and_skips(offline, monkeypatch, capsys):
-    optional_sections.check_failed_load_is_reported(_run_chat_section, monkeypatch, capsys, result="chat", says="could not be loaded")
+    optional_sections.check_failed_load_is_reported(
+        _run_chat_section, monkeypatch, capsys, result="chat", says="could not be loaded"
+    )
 
 
-def test_chat_section_runs_the_recipe_on_a_transformers_model(offline, monkeypatch, capsys, tiny_chat_folder):
+def test_chat_section_runs_the_recipe_on_a_transformers_model(
+    offline, monkeypatch, capsys, tiny_chat_folder
+):
     real_load = models.load_pretrained
-    namespace = _run_chat_section(monkeypatch, lambda name: real_load(str(tiny_chat_folder)), run=True)
+    namespace = _run_chat_section(
+        monkeypatch, lambda name: real_load(str(tiny_chat_folder)), run=True
+    )
     out = capsys.readouterr().out
     chat = namespace["chat"]
     assert namespace["chat_candidates"].shape == (chat.cfg.n_layers + 1, 1, chat.cfg.d_model)
-    assert set(namespace["refusals"]) == set(namespace["chat_layers"]) and namespace["chat_layer"] in namespace["refusals"]
+    assert (
+        set(namespace["refusals"]) == set(namespace["chat_layers"])
+        and namespace["chat_layer"] in namespace["refusals"]
+    )
     assert out.count("held-out harmful replies refuse") == len(namespace["chat_layers"])
     assert "ablated:" in out and "added:" in out
+
+
+# Class 8 of issue 14: a check passes exactly the types the signature promises, so code that relies
+# on them (an int layer, a float coefficient or threshold) is not wrongly rejected.
+STRICT_EDITS = {
+    "check_select_direction": [
+        (
+            KEPT,
+            "assert isinstance(layer_limit, (int, float)) and isinstance(max_kl, float)\n    "
+            + KEPT,
+        )
+    ],
+    "check_addition_hooks": [
+        (ADD_NAME, "assert type(layer) is int and type(coefficient) is float\n    " + ADD_NAME)
+    ],
+}
+
+
+@pytest.mark.parametrize("check_name", sorted(STRICT_EDITS))
+def test_code_relying_on_the_annotated_types_passes(check_name, capsys):
+    namespace = solution_cells.solution_namespace(STEM, STRICT_EDITS[check_name])
+    getattr(ch06, check_name)(*(namespace[arg] for arg in CHECK_ARGS[check_name]))
+    assert "all checks passed" in capsys.readouterr().out

@@ -9,10 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from mi_tutorial import sae as ref
-from mi_tutorial.checks._cases_ch05 import aux_k_cases
-from mi_tutorial.checks._cases_ch05 import gen as _gen
+from mi_tutorial.checks._cases_ch05 import aux_k_cases, gen as _gen
 from mi_tutorial.checks._core import Check
+from mi_tutorial.checks._keys import sae as ref  # the answer keys, written apart from the solutions
 
 # --- Exercise 5.7 ------------------------------------------------------------------------------
 

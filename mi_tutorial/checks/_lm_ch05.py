@@ -1,6 +1,6 @@
 """Chapter 05's checks of Part 4, SAEs on a language model (Exercises 5.9 to 5.12), and their
 helpers; `mi_tutorial.checks.ch05` re-exports them. Exercise 5.9 runs on three small native
-models with random weights (two sizes, three hook points, ReLU and TopK SAEs); its named
+models with random weights (two sizes, three cases, ReLU and TopK SAEs); its named
 mistakes each cost a few forward passes, so they are computed only for a wrong answer.
 """
 
@@ -10,10 +10,9 @@ import functools
 
 import torch
 
-from mi_tutorial import sae as ref
-from mi_tutorial.checks._cases_ch05 import gen as _gen
-from mi_tutorial.checks._cases_ch05 import ref_sae
+from mi_tutorial.checks._cases_ch05 import gen as _gen, ref_sae
 from mi_tutorial.checks._core import Check, random_bridge
+from mi_tutorial.checks._keys import sae as ref  # the answer keys, written apart from the solutions
 from mi_tutorial.metrics import lm_loss
 
 
@@ -124,7 +123,7 @@ def check_ce_loss_recovered(ce_loss_recovered) -> None:
     cases = [  # (model index, hook, SAE's k, seed, tokens' shape)
         (0, "blocks.1.hook_resid_pre", None, 0, (6, 12)),
         (0, "blocks.0.hook_resid_post", 4, 1, (4, 9)),
-        (1, "blocks.0.hook_resid_mid", None, 2, (5, 10)),
+        (1, "blocks.0.hook_resid_pre", None, 2, (5, 10)),
     ]
     for index, hook_name, k, seed, shape in cases:
         model = _ce_model(index)

@@ -1,6 +1,6 @@
 """Self-checks for chapter 05, sparse autoencoders.
 
-The trusted answers come from `mi_tutorial.sae`. The SAE checks load random
+The trusted answers come from `mi_tutorial.checks._keys.sae`. The SAE checks load random
 weights into the learner's module (or hand the learner's function a reference `SAE`, which
 has the same `encode`, `decode`, `W_dec` and `normalize_decoder`), with decoder rows that
 are *not* unit norm and a non-zero `b_dec`, so that a forgotten norm or bias shows. Where a
@@ -12,16 +12,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from mi_tutorial import sae as ref
 from mi_tutorial.checks._cases_ch05 import (
     as_learners_class,
+    gen as _gen,
     ref_sae,
     reference_step,
     x_batch,
 )
-from mi_tutorial.checks._cases_ch05 import gen as _gen
 from mi_tutorial.checks._core import Check
 from mi_tutorial.checks._health_ch05 import check_aux_k_loss, check_dead_and_dense
+from mi_tutorial.checks._keys import sae as ref  # the answer keys, written apart from the solutions
 from mi_tutorial.checks._lm_ch05 import (
     check_ce_loss_recovered,
     check_clamp_latent_hook,

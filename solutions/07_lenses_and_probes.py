@@ -59,12 +59,10 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 from transformer_lens.utilities import get_act_name
 
-from mi_tutorial import checks, models, plotting, sae as sae_lib
+from mi_tutorial import checks, models, plotting, sae as sae_lib, train
 from mi_tutorial.data import tinyworld
 
-# One thread: the matrices here are small, and on a busy 2-core machine a second thread
-# spends more time waiting for the first than it saves (chapter 04 measured 5x slower).
-torch.set_num_threads(1)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 _ = torch.manual_seed(0)  # (assigned, so the cell does not display the generator it returns)
 
 model = models.load_toy_model("tinyworld-lm")
@@ -83,7 +81,8 @@ COMPLY_ID = tinyworld.TOKEN_ID[tinyworld.COMPLY]  # "Sure"
 # the model would predict if it stopped early: apply `ln_final` and the unembedding to the
 # residual stream *before* each layer. Because every layer writes into the same space, the
 # early sums are often already readable.
-#
+
+# %% [markdown]
 # ### Exercise 7.1 — The residual stream at every layer
 # Difficulty 1/5 · Importance 4/5 · ~10 minutes
 #
@@ -248,7 +247,8 @@ assert max_diff < 1e-4 and torch.equal(tl_result.rank_trajectory(), answer_rank(
 # residual stream to something the unembedding reads well, trained so that the lens's
 # distribution matches the model's final one. Its distance from the final distribution is
 # measured with `KL(final ‖ lens)`.
-#
+
+# %% [markdown]
 # ### Exercise 7.4 — KL to the final distribution
 # Difficulty 1/5 · Importance 4/5 · ~10 minutes
 #
@@ -563,7 +563,8 @@ assert (
 #    still reads there comes from the embeddings and the architecture, not from training.
 # 3. **A causal test**: move the activation along the probe's direction and see whether the
 #    *behaviour* changes.
-#
+
+# %% [markdown]
 # ### Exercise 7.8 — Control-task labels
 # Difficulty 1/5 · Importance 3/5 · ~5 minutes
 #
@@ -669,7 +670,8 @@ assert random_acc["logistic"][1:].min() > 0.9
 # worse: a first sign that the closed-form probe is the more conservative one.) A probe's
 # accuracy measures what is *decodable*, including what any network of that shape would
 # carry; the trained model's value is in what it *uses*. That takes an intervention.
-#
+
+# %% [markdown]
 # ### Exercise 7.9 — Push along a direction at the last position
 # Difficulty 1/5 · Importance 4/5 · ~10 minutes
 #
@@ -759,7 +761,8 @@ assert cosine > 0.9
 # linear probe, more interpretable, and perhaps more robust. Kantamneni et al. (2025) tested
 # this on 113 datasets and found SAE probes no better than linear ones. Train a TopK SAE at
 # `resid_pre 1` on ordinary text (chapter 05's trainer) and compare.
-#
+
+# %% [markdown]
 # ### Exercise 7.10 — Choose k latents
 # Difficulty 1/5 · Importance 3/5 · ~10 minutes
 #
@@ -869,7 +872,8 @@ print(
 # the behaviour. Here: fine-tune a copy of `tinyworld-lm` so that the frozen logistic probe at
 # `resid_pre 1` reads "harmless" on harmful requests, while a KL term keeps its next-token
 # distributions those of the original model — on requests and on ordinary text.
-#
+
+# %% [markdown]
 # ### Exercise 7.11 — The obfuscation loss
 # Difficulty 2/5 · Importance 4/5 · ~15 minutes
 #

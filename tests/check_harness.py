@@ -6,7 +6,7 @@ A chapter's test file subclasses `ChapterChecks` and fills in four things:
         module = ch01                                   # mi_tutorial.checks.ch01
         stem = "01_transformer_from_scratch"            # solutions/<stem>.py
         check_args = {"check_layernorm": ["LayerNorm"], ...}   # in exercise order
-        mutants = [Mutant("check_layernorm", [(old, new)], "ln-eps-outside-sqrt", hint="eps outside"), ...]
+        mutants = [Mutant("check_layernorm", [(old, new)], "ln-eps", hint="eps outside"), ...]
 
 and pytest then proves, for that chapter: the solution passes every check with one line
 naming its exercise; the untouched stubs are "not attempted"; every mutant (the solution
@@ -88,15 +88,10 @@ def conforms(value: Any, annotation: Any) -> bool:
             len(args) == len(value) and all(conforms(v, a) for v, a in zip(value, args))
         )
     if origin in (list, set, frozenset):
-        return isinstance(value, origin) and (
-            not args or all(conforms(v, args[0]) for v in value)
-        )
+        return isinstance(value, origin) and (not args or all(conforms(v, args[0]) for v in value))
     if origin is dict or origin is collections.abc.Mapping:
         return isinstance(value, collections.abc.Mapping) and (
-            not args
-            or all(
-                conforms(k, args[0]) and conforms(v, args[1]) for k, v in value.items()
-            )
+            not args or all(conforms(k, args[0]) and conforms(v, args[1]) for k, v in value.items())
         )
     if origin is collections.abc.Callable or annotation is collections.abc.Callable:
         return callable(value)
@@ -115,17 +110,13 @@ def conforms(value: Any, annotation: Any) -> bool:
     if annotation is None or annotation is type(None):
         return value is None
     try:
-        return isinstance(
-            value, annotation
-        )  # classes, jaxtyping's Float[Tensor, "..."]
+        return isinstance(value, annotation)  # classes, jaxtyping's Float[Tensor, "..."]
     except TypeError:
         return True
 
 
-def recorded_run(
-    module: ModuleType, stem: str, name: str, args: list[str]
-) -> tuple[list, bool]:
-    """(the Checks created, whether the global RNGs changed) for check `name` run on the solution."""
+def recorded_run(module: ModuleType, stem: str, name: str, args: list[str]) -> tuple[list, bool]:
+    """(the Checks created, whether the global RNGs changed) for check `name` on the solution."""
     key = (module.__name__, name)
     if key not in _RECORDED:
         namespace = solution_cells.solution_namespace(stem)
@@ -152,15 +143,9 @@ def parameter_gaps(checks: list) -> list[str]:
     gaps = []
     for check in checks:
         for name in check.exercises:
-            calls = [
-                c
-                for c in check.calls
-                if c.target == name or c.target.startswith(f"{name}.")
-            ]
+            calls = [c for c in check.calls if c.target == name or c.target.startswith(f"{name}.")]
             if not calls:
-                gaps.append(
-                    f"{name}: never called through check.call or check.recorded"
-                )
+                gaps.append(f"{name}: never called through check.call or check.recorded")
             for target in dict.fromkeys(c.target for c in calls):
                 mine = [c for c in calls if c.target == target]
                 for p in list(mine[0].signature.parameters.values())[
@@ -168,12 +153,8 @@ def parameter_gaps(checks: list) -> list[str]:
                 ]:
                     if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                         continue
-                    values = {
-                        fingerprint(c.arguments.get(p.name, p.default)) for c in mine
-                    }
-                    if (
-                        len(values) < 2
-                    ):  # two distinct values: one of them is not the default
+                    values = {fingerprint(c.arguments.get(p.name, p.default)) for c in mine}
+                    if len(values) < 2:  # two distinct values: one of them is not the default
                         only = (
                             "only its default"
                             if p.default is not p.empty
@@ -204,9 +185,7 @@ def annotation_gaps(checks: list) -> list[str]:
 def names_the_mistake(mutant: Mutant) -> bool:
     """A mutant's expected message names its mistake: a named hint, or a check-specific message."""
     return (
-        bool(mutant.hint)
-        or bool(mutant.says)
-        and not any(g in mutant.says for g in GENERIC_SAYS)
+        bool(mutant.hint) or bool(mutant.says) and not any(g in mutant.says for g in GENERIC_SAYS)
     )
 
 
@@ -233,33 +212,23 @@ class FrameworkRules:
         assert gaps == [], f"{name}: {gaps}"
 
     def test_every_parameter_takes_two_values(self, check_name):
-        self._unless_waived(
-            check_name, "parameters", parameter_gaps(self._run(check_name)[0])
-        )
+        self._unless_waived(check_name, "parameters", parameter_gaps(self._run(check_name)[0]))
 
     def test_three_cases_with_different_expected_outputs(self, check_name):
         checks = self._run(check_name)[0]
         distinct = {fp for check in checks for _, fp in check.expected}
-        gaps = (
-            []
-            if len(distinct) >= MIN_CASES
-            else [f"{len(distinct)} distinct expected outputs"]
-        )
+        gaps = [] if len(distinct) >= MIN_CASES else [f"{len(distinct)} distinct expected outputs"]
         self._unless_waived(check_name, "cases", gaps)
 
     def test_arguments_match_the_annotations(self, check_name):
-        self._unless_waived(
-            check_name, "annotations", annotation_gaps(self._run(check_name)[0])
-        )
+        self._unless_waived(check_name, "annotations", annotation_gaps(self._run(check_name)[0]))
 
     def test_check_leaves_the_global_rng_alone(self, check_name):
         changed = self._run(check_name)[1]
         self._unless_waived(
             check_name,
             "rng",
-            ["the check changed torch's/random's/numpy's global RNG"]
-            if changed
-            else [],
+            ["the check changed torch's/random's/numpy's global RNG"] if changed else [],
         )
 
     def test_share_of_mutants_naming_their_mistake(self):
@@ -274,11 +243,10 @@ class ChapterChecks(FrameworkRules):
     stem: str
     check_args: dict[str, list[str]]
     mutants: list[Mutant]
-    # "check_x:rule" -> why a rule (parameters, cases, annotations, rng) does not hold yet: skipped, said.
+    # "check_x:rule" -> why a rule (parameters, cases, annotations, rng) does not hold yet:
+    # that test is skipped, with the reason.
     waive: typing.ClassVar[dict[str, str]] = {}
-    min_named_share: float = (
-        0.9  # of the mutants, the share whose message names the mistake
-    )
+    min_named_share: float = 0.9  # of the mutants, the share whose message names the mistake
 
     @classmethod
     def all_checks(cls) -> list[str]:
@@ -297,13 +265,9 @@ class ChapterChecks(FrameworkRules):
     def test_every_check_has_at_least_three_mutants(self):
         counts = Counter(m.check for m in self.mutants)
         assert {
-            name: counts[name]
-            for name in self.all_checks()
-            if counts[name] < MIN_MUTANTS
+            name: counts[name] for name in self.all_checks() if counts[name] < MIN_MUTANTS
         } == {}
-        assert set(counts) <= set(self.all_checks()), (
-            "a mutant names a check that does not exist"
-        )
+        assert set(counts) <= set(self.all_checks()), "a mutant names a check that does not exist"
 
     def test_mutant_ids_are_unique(self):
         ids = [m.id for m in self.mutants]
@@ -317,9 +281,7 @@ class ChapterChecks(FrameworkRules):
         chapter = int(self.stem[:2])
         number = list(self.check_args).index(check_name) + 1
         # One line, naming this exercise (not a copy-pasted neighbour's) and what it checked.
-        assert out.count("\n") == 1 and out.startswith(
-            f"✓ Exercise {chapter}.{number} — "
-        ), out
+        assert out.count("\n") == 1 and out.startswith(f"✓ Exercise {chapter}.{number} — "), out
         assert "all checks passed" in out and all(
             arg in out for arg in self.check_args[check_name]
         ), out
@@ -327,9 +289,7 @@ class ChapterChecks(FrameworkRules):
     def test_stub_is_not_attempted(self, check_name):
         with pytest.raises(CheckFailed) as failure:
             self.run_check(check_name, solution_cells.stub_namespace(self.stem))
-        assert "not attempted" in str(failure.value) and "NotImplementedError" in str(
-            failure.value
-        )
+        assert "not attempted" in str(failure.value) and "NotImplementedError" in str(failure.value)
 
     def test_mutant_is_rejected(self, mutant, capsys):
         namespace = solution_cells.solution_namespace(self.stem, mutant.edits)
@@ -349,7 +309,8 @@ class ChapterChecks(FrameworkRules):
             assert named and mutant.hint in named[0], message
 
     def test_every_hinted_check_has_a_mutant_that_triggers_a_hint(self):
-        """The `mistakes=` hints are not decorative: a mutant of each hinted check names its mistake."""
+        """The `mistakes=` hints are not decorative: a mutant of each hinted check names its
+        mistake."""
         hinted = {
             name
             for name in self.all_checks()
@@ -359,6 +320,4 @@ class ChapterChecks(FrameworkRules):
 
     def test_edit_that_no_longer_matches_is_an_error(self):
         with pytest.raises(solution_cells.MutantMismatch, match="no longer matches"):
-            solution_cells.solution_namespace(
-                self.stem, [("this text is not in the solution", "")]
-            )
+            solution_cells.solution_namespace(self.stem, [("this text is not in the solution", "")])

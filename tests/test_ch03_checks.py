@@ -48,10 +48,17 @@ MUTANTS = [
     Mutant("check_logit_diff", [("last = logits[:, -1]", "last = logits[:, -1].softmax(dim=-1)")], "ld-probabilities",
            hint="probabilities"),
     Mutant("check_logit_diff", [("return last[rows, answers] - last[rows, wrong]", "return last[:, answers] - last[:, wrong]")],
-           "ld-batch-by-batch", "wrong shape"),
+           "ld-batch-by-batch", "a [batch, batch] table"),
     Mutant("check_logit_diff", [("return last[rows, answers] - last[rows, wrong]", "return (last[rows, answers] - last[rows, wrong]).mean()")],
-           "ld-mean", "wrong shape"),
+           "ld-mean", "a single number (the mean over prompts?)"),
+    # class 4 (exact dtype): a float64 result
+    Mutant("check_logit_diff", [("return last[rows, answers] - last[rows, wrong]", "return (last[rows, answers] - last[rows, wrong]).double()")],
+           "ld-float64", "the chapter needs exactly torch.float32"),
     # --- 3.2 normalized_metric
+    # class 2 (gradients): right values, detached from the logits (Part 4 differentiates the metric)
+    Mutant("check_normalized_metric",
+           [("return (logit_diff(logits, answers, wrong).mean() - corrupted_ld)", "return (logit_diff(logits.detach(), answers, wrong).mean() - corrupted_ld)")],
+           "metric-detached", "carries no gradient"),
     Mutant("check_normalized_metric",
            [("return (logit_diff(logits, answers, wrong).mean() - corrupted_ld) / (clean_ld - corrupted_ld)",
              "return logit_diff(logits, answers, wrong).mean()")], "metric-not-normalized", hint="not normalized"),
@@ -73,7 +80,7 @@ MUTANTS = [
            [(LAYER_POS_PATCH, "patched = clean.clone()\n                patched[:, pos] = act[:, pos]\n                return patched")],
            "layer-pos-corrupted-into-clean", hint="the corrupted activation into the clean one"),
     Mutant("check_patch_layer_pos", [(LAYER_POS_PATCH, "clean[:, pos] = act[:, pos]\n                return clean")],
-           "layer-pos-forgot-to-clone", "changed the cache it was given"),
+           "layer-pos-forgot-to-clone", "changed its argument `clean_cache`"),
     Mutant("check_patch_layer_pos", [("act[:, pos] = clean[:, pos]  #", "act[:] = clean  #")], "layer-pos-every-position",
            hint="every position at once"),
     Mutant("check_patch_layer_pos", [("act[:, pos] = clean[:, pos]  #", "act[:, : pos + 1] = clean[:, : pos + 1]  #")],
@@ -84,7 +91,7 @@ MUTANTS = [
            "layer-pos-hooks-left-on", "still had hooks attached"),
     Mutant("check_patch_layer_pos", [("hook_name = get_act_name(act_name, layer)\n        clean = clean_cache[hook_name]  # [batch pos d_model]",
                                       "hook_name = get_act_name(act_name, 0)\n        clean = clean_cache[hook_name]  # [batch pos d_model]")],
-           "layer-pos-always-layer-0"),
+           "layer-pos-always-layer-0", hint="patching layer 0 at every layer"),
     # --- 3.4 patch_heads_all_pos
     Mutant("check_patch_heads_all_pos", [('if act_name == "pattern":  # [batch head q_pos k_pos]', "if False:")],
            "heads-pattern-indexed-like-z", hint="indexing the pattern like z"),
@@ -103,7 +110,7 @@ MUTANTS = [
     Mutant("check_patch_heads_by_pos",
            [("results = torch.zeros(n_layers, n_pos, n_heads)", "results = torch.zeros(n_layers, n_heads, n_pos)"),
             ("results[layer, pos, head] = metric(logits)", "results[layer, head, pos] = metric(logits)")],
-           "by-pos-layer-head-pos", "wrong shape"),
+           "by-pos-layer-head-pos", "the order is [layer, pos, head]"),
     Mutant("check_patch_heads_by_pos", [("z[:, pos, head] = clean_z[:, pos, head]", "z[:, pos, head] = clean_z[:, pos - 1, head]")],
            "by-pos-off-by-one"),
     # --- 3.6 denoise_and_noise
@@ -116,7 +123,7 @@ MUTANTS = [
            [("noising = patch_heads_all_pos(model, clean_tokens, corrupted_z_cache", "noising = patch_heads_all_pos(model, clean_tokens, clean_z_cache")],
            "both-noising-with-clean-cache", hint="the clean tokens with the clean cache"),
     Mutant("check_denoise_and_noise", [("return torch.stack([denoising, noising])", "return torch.stack([denoising, noising], dim=-1)")],
-           "both-stacked-last", "wrong shape"),
+           "both-stacked-last", "puts the two first"),
     # --- 3.7 attention_between
     Mutant("check_attention_between",
            [("positions[query], positions[key]].mean(dim=0)",
@@ -168,8 +175,8 @@ MUTANTS = [
            "circuit-zero-ablation", hint="zero-ablation"),
     Mutant("check_run_with_circuit", [("z[:, :, ablated] = means[layer][:, ablated]", "z[:, :, ablated] = means[layer][:, ablated].mean(dim=0)")],
            "circuit-one-mean-for-all-positions", hint="one mean for all positions"),
-    Mutant("check_run_with_circuit", [("keep = {tuple(pair) for pair in circuit}", "keep = set(circuit)")],
-           "circuit-lists-not-tuples"),
+    # (circuit-lists-not-tuples is gone: the check passes the list of tuples the signature promises,
+    # so `set(circuit)` and `(layer, head) in circuit` are right, as issue 14 asks)
     # --- 3.12 bootstrap_ci
     Mutant("check_bootstrap_ci",
            [("index = torch.randint(0, len(values), (n_resamples, len(values)), generator=generator)",
@@ -178,7 +185,17 @@ MUTANTS = [
     Mutant("check_bootstrap_ci", [("alpha = (1 - confidence) / 2", "alpha = 1 - confidence")], "bootstrap-one-sided-alpha",
            hint="the quantiles at"),
     Mutant("check_bootstrap_ci", [("generator = torch.Generator().manual_seed(seed)", "generator = torch.Generator()")],
-           "bootstrap-not-seeded"),
+           "bootstrap-not-seeded", hint="not seeded with `seed`"),
+    # class 6 (statistics): the resamples drawn from the global RNG, not tied to `seed`
+    Mutant("check_bootstrap_ci",
+           [("index = torch.randint(0, len(values), (n_resamples, len(values)), generator=generator)",
+             "index = torch.randint(0, len(values), (n_resamples, len(values)))")],
+           "bootstrap-global-rng", hint="the global RNG"),
+    # class 3 (an argument that never changes): n_resamples ignored
+    Mutant("check_bootstrap_ci",
+           [("index = torch.randint(0, len(values), (n_resamples, len(values)), generator=generator)",
+             "index = torch.randint(0, len(values), (1000, len(values)), generator=generator)")],
+           "bootstrap-ignores-n_resamples", hint="1000 resamples whatever n_resamples says"),
     Mutant("check_bootstrap_ci",
            [("return torch.stack([torch.quantile(resampled_means, alpha), torch.quantile(resampled_means, 1 - alpha)])",
              "middle = values.mean()\n    spread = 1.96 * values.std() / len(values) ** 0.5\n    return torch.stack([middle - spread, middle + spread])")],

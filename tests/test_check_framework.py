@@ -514,3 +514,9 @@ def test_every_chapter_runs_the_harness():
         assert [cls.module.__name__ for cls in harnessed] == [f"mi_tutorial.checks.{chapter}"], (
             chapter
         )
+
+
+def test_an_argument_changed_in_place_is_restored(check):
+    x = EXPECTED.clone()
+    failure(check.call, scale_in_place, x, case="case A")
+    assert torch.equal(x, EXPECTED)

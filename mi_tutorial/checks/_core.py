@@ -22,7 +22,8 @@ The API a chapter's check uses (`check = Check("Exercise N.M — name")`):
   never moves the learner's random streams. Every tensor the
   arguments hold (inside lists, tuples, dicts, an ActivationCache, a module's parameters and
   buffers, a FactoredMatrix) is snapshotted first and compared after: an argument changed in
-  place fails, naming the argument (unless its name is in `mutates`). Calls of the exercise
+  place fails, naming the argument (unless its name is in `mutates`), and is restored first, so
+  the check's own cached cases stay right for later checks. Calls of the exercise
   are recorded (`check.calls`): the harness proves every parameter takes two values.
 - `check.recorded(fn)`: a wrapper that records calls made by someone else (a hook that
   TransformerLens calls), so those count too.
@@ -86,9 +87,7 @@ class CheckFailed(AssertionError):
     def __init__(self, exercise: str, message: str, status: str = FAILED):
         self.exercise = exercise
         self.message = message
-        self.status = (
-            status  # FAILED, or NOT_ATTEMPTED when the learner's code is still the stub
-        )
+        self.status = status  # FAILED, or NOT_ATTEMPTED when the learner's code is still the stub
         super().__init__(f"{exercise}: {message}")
 
     def _render_traceback_(
@@ -139,8 +138,8 @@ def _summary(value: Any) -> str:
     return f"{type(value).__name__} {value!r:.80}"
 
 
-from mi_tutorial.checks._expect import Expectations
-from mi_tutorial.checks._values import (
+from mi_tutorial.checks._expect import Expectations  # noqa: E402 - below _report (issue 15)
+from mi_tutorial.checks._values import (  # noqa: E402
     _bind,
     _own_rng,
     _same,
@@ -164,6 +163,17 @@ __all__ = [
 # --- the check -----------------------------------------------------------------------------------
 
 
+def _restore(before: list) -> None:
+    """Write the snapshots back into the tensors the learner's code changed."""
+    with torch.no_grad():
+        for _, _, tensor, saved in before:
+            if not _same(tensor.detach(), saved):
+                if tensor.shape == saved.shape and tensor.dtype == saved.dtype:
+                    tensor.copy_(saved)
+                else:
+                    tensor.data = saved
+
+
 class Check(Expectations):
     """One exercise's check. `check = Check("Exercise 1.1 — LayerNorm")`, then `check.*`."""
 
@@ -171,9 +181,7 @@ class Check(Expectations):
         self.exercise = exercise
         self.exercises: dict[str, Any] = {}  # name -> the learner's function or class
         self.calls: list[Call] = []
-        self.expected: list[
-            tuple[str, Any]
-        ] = []  # (case, fingerprint of the expected output)
+        self.expected: list[tuple[str, Any]] = []  # (case, fingerprint of the expected output)
         self.cases: list[str] = []  # distinct cases compared, in order
         for checks in _RECORDERS:
             checks.append(self)
@@ -186,14 +194,10 @@ class Check(Expectations):
         if case and case not in self.cases:
             self.cases.append(case)
 
-    def fail(
-        self, message: str, *, case: str | None = None, hint: str | None = None
-    ) -> NoReturn:
+    def fail(self, message: str, *, case: str | None = None, hint: str | None = None) -> NoReturn:
         self._raise(message, case=case, hint=hint, status=FAILED)
 
-    def _raise(
-        self, message: str, *, case: str | None, hint: str | None, status: str
-    ) -> NoReturn:
+    def _raise(self, message: str, *, case: str | None, hint: str | None, status: str) -> NoReturn:
         text = (f"Case: {case}\n" if case else "") + message
         if hint:
             text += f"\nHint: {hint}"
@@ -202,9 +206,7 @@ class Check(Expectations):
 
     # --- the exercise and its calls
 
-    def _target(
-        self, fn: Callable
-    ) -> tuple[str, Callable, inspect.Signature, bool] | None:
+    def _target(self, fn: Callable) -> tuple[str, Callable, inspect.Signature, bool] | None:
         """(name, annotated function, signature, skip first parameter) if fn is the exercise."""
         if isinstance(fn, functools.partial):
             fn = fn.func
@@ -223,9 +225,7 @@ class Check(Expectations):
                 return f"{name}.forward", forward, inspect.signature(forward), True
         return None
 
-    def _record(
-        self, fn: Callable, args: tuple, kwargs: dict, case: str | None
-    ) -> None:
+    def _record(self, fn: Callable, args: tuple, kwargs: dict, case: str | None) -> None:
         target = self._target(fn)
         if target is None:
             return
@@ -272,12 +272,15 @@ class Check(Expectations):
             for where, tensor in _tensors(value, f"`{arg}`")
         ]
         try:
-            with _own_rng():  # the learner's code may draw random numbers: not from the notebook's RNG
+            with (
+                _own_rng()
+            ):  # the learner's code may draw random numbers: not from the notebook's RNG
                 result = fn(*args, **kwargs)
         except NotImplementedError:
             self._raise(
                 f"not attempted yet: {what} still raises NotImplementedError. Replace the "
-                "`raise NotImplementedError()` line with your code, re-run that cell, then this one.",
+                "`raise NotImplementedError()` line with your code, re-run that cell, then this "
+                "one.",
                 case=case,
                 hint=None,
                 status=NOT_ATTEMPTED,
@@ -288,9 +291,7 @@ class Check(Expectations):
             where = _learner_frame(exc)
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             hint = None
-            if isinstance(exc, RuntimeError) and (
-                "size" in first_line or "shape" in first_line
-            ):
+            if isinstance(exc, RuntimeError) and ("size" in first_line or "shape" in first_line):
                 hint = "a shape mismatch: print the .shape of each tensor on that line."
             self.fail(
                 f"{what} raised {type(exc).__name__}: {first_line}"
@@ -298,29 +299,25 @@ class Check(Expectations):
                 case=case,
                 hint=hint,
             )
-        for arg, where, tensor, saved in before:
-            if not _same(tensor.detach(), saved):
-                self.fail(
-                    f"{what} changed its argument {where} in place: after the call it is not what it was. "
-                    "Your return value may be right, but the caller's tensor is now wrong, and a later "
-                    "cell that reads it fails somewhere else.",
-                    case=case,
-                    hint=f"do not write into `{arg}` (no `+=`, `[...] =`, `.fill_`, `.masked_fill_`, "
-                    "`.sub_`, ...): compute a new tensor, or `.clone()` first.",
-                )
+        changed = [(a, where) for a, where, t, saved in before if not _same(t.detach(), saved)]
+        if changed:
+            _restore(before)  # put the check's cached cases back, so later checks are not misled
+            arg, where = changed[0]
+            self.fail(
+                f"{what} changed its argument {where} in place: after the call it is not what it "
+                "was. Your return value may be right, but the caller's tensor is now wrong, and a "
+                "later cell that reads it fails somewhere else.",
+                case=case,
+                hint=f"do not write into `{arg}` (no `+=`, `[...] =`, `.fill_`, `.masked_fill_`, "
+                "`.sub_`, ...): compute a new tensor, or `.clone()` first.",
+            )
         return result
 
     def expect_class(self, obj: Any, base: type, name: str) -> None:
         """The learner passed their class itself (not an instance, not a function)."""
         if not (isinstance(obj, type) and issubclass(obj, base)):
-            got = (
-                f"an instance of {type(obj).__name__}"
-                if isinstance(obj, base)
-                else _summary(obj)
-            )
-            self.fail(
-                f"pass the class `{name}` itself (a subclass of {base.__name__}); got {got}."
-            )
+            got = f"an instance of {type(obj).__name__}" if isinstance(obj, base) else _summary(obj)
+            self.fail(f"pass the class `{name}` itself (a subclass of {base.__name__}); got {got}.")
         self.exercises[name] = obj
 
     def expect_callable(self, obj: Any, name: str) -> None:
@@ -387,8 +384,7 @@ class Check(Expectations):
                 self.fail(
                     f"{what}: NaN (first at index {index}) where the expected value is a number.",
                     case=case,
-                    hint=hint
-                    or "NaN comes from 0/0, sqrt of a negative, log(0) or inf - inf.",
+                    hint=hint or "NaN comes from 0/0, sqrt of a negative, log(0) or inf - inf.",
                 )
         if torch.allclose(got, expected, atol=atol, rtol=rtol, equal_nan=True):
             return
@@ -410,7 +406,8 @@ class Check(Expectations):
             f"(max abs difference {diff.max().item():.4g} at index {index}).\n"
             f"  expected (first entries): {_head(expected)}\n"
             f"  got      (first entries): {_head(got)}\n"
-            f"  first differing entry, flat index {first}: expected {expected.flatten()[first].item():.6g}, "
+            f"  first differing entry, flat index {first}: "
+            f"expected {expected.flatten()[first].item():.6g}, "
             f"got {got.flatten()[first].item():.6g}"
         )
         if callable(mistakes):
@@ -428,17 +425,11 @@ class Check(Expectations):
 
     def passed(self, detail: str = "") -> None:
         detail = detail or (f"{self.n_cases} cases" if self.n_cases else "")
-        line = (
-            f"✓ {self.exercise} — all checks passed{f' ({detail})' if detail else ''}."
-        )
+        line = f"✓ {self.exercise} — all checks passed{f' ({detail})' if detail else ''}."
         _report(self.exercise, PASSED, line)
         print(line)
 
 
 def _head(t: torch.Tensor, n: int = 5) -> str:
     values = t.flatten()[:n].tolist()
-    return (
-        "["
-        + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values)
-        + ", …]"
-    )
+    return "[" + ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in values) + ", …]"

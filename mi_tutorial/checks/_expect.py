@@ -65,7 +65,8 @@ class Expectations:
             )
         if got.dtype != dtype:
             self.fail(
-                f"{what} has dtype {got.dtype}; the chapter needs exactly {dtype} (its next steps mix it "
+                f"{what} has dtype {got.dtype}; the chapter needs exactly {dtype} (its next steps "
+                f"mix it "
                 f"with {dtype} tensors).",
                 case=case,
                 hint=hint
@@ -111,10 +112,12 @@ class Expectations:
         (the learner's copy, the reference's copy). Call after `compare` (same shape)."""
         if not isinstance(got, torch.Tensor) or not got.requires_grad:
             self.fail(
-                f"{what} carries no gradient (requires_grad is False), so training through it would "
+                f"{what} carries no gradient (requires_grad is False), so training through it "
+                "would "
                 "not learn: part of your computation is detached.",
                 case=case,
-                hint="no .detach(), .item(), .numpy() or torch.no_grad() on the way from the inputs.",
+                hint="no .detach(), .item(), .numpy() or torch.no_grad() on the way from the "
+                "inputs.",
             )
         u = torch.randn(
             expected.shape,
@@ -142,8 +145,9 @@ class Expectations:
                 continue
             if grad is None or (not grad.any() and reference.any()):
                 self.fail(
-                    f"no gradient reaches `{name}` through {what}: the values may be right, but the "
-                    "part that depends on it is detached or under torch.no_grad(), so training would "
+                    f"no gradient reaches `{name}` through {what}: the values may be right, but "
+                    "the part that depends on it is detached or under torch.no_grad(), so "
+                    "training would "
                     f"not change `{name}`.",
                     case=case,
                     hint=hint or "no .detach(), .item(), .data or torch.no_grad() on that path.",
@@ -199,7 +203,8 @@ class Expectations:
         if got == other:
             self.fail(
                 f"{what} is {got:.6g} for two differently seeded generators: it does not depend on "
-                "the generator (a constant, a formula instead of an estimate, or samples drawn from the "
+                "the generator (a constant, a formula instead of an estimate, or samples drawn "
+                "from the "
                 "global RNG, which a check restores around each call).",
                 case=case,
                 hint="draw the samples with the generator you are given and average over them.",
@@ -207,7 +212,10 @@ class Expectations:
         if reference is not None:
             key = reference(torch.Generator().manual_seed(seed))
             if not math.isclose(got, key, rel_tol=1e-4, abs_tol=1e-6):
-                same = f"with the same generator the reference's estimate is {key:.6g}: draw the same samples, in the same order"
+                same = (
+                    f"with the same generator the reference's estimate is {key:.6g}: "
+                    "draw the same samples, in the same order"
+                )
                 self._sampled_fail(
                     got,
                     expected,

@@ -17,9 +17,7 @@ import torch
 # --- snapshots of the arguments ------------------------------------------------------------------
 
 
-def _tensors(
-    value: Any, path: str, depth: int = 0
-) -> Iterator[tuple[str, torch.Tensor]]:
+def _tensors(value: Any, path: str, depth: int = 0) -> Iterator[tuple[str, torch.Tensor]]:
     """(where, tensor) for every tensor an argument holds, a few containers deep."""
     if depth > 4:
         return
@@ -31,12 +29,8 @@ def _tensors(
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from _tensors(item, f"{path}[{i}]", depth + 1)
-    elif isinstance(value, Mapping) or hasattr(
-        value, "cache_dict"
-    ):  # dict, ActivationCache
-        items = (
-            value.items() if isinstance(value, Mapping) else value.cache_dict.items()
-        )
+    elif isinstance(value, Mapping) or hasattr(value, "cache_dict"):  # dict, ActivationCache
+        items = value.items() if isinstance(value, Mapping) else value.cache_dict.items()
         for key, item in items:
             yield from _tensors(item, f"{path}[{key!r}]", depth + 1)
     elif type(value).__name__ == "FactoredMatrix":
@@ -64,7 +58,8 @@ def _bind(fn: Callable, args: tuple, kwargs: dict) -> dict[str, Any]:
 
 
 def fingerprint(value: Any, depth: int = 0) -> Any:
-    """A hashable summary of a value: equal for equal tensors/numbers/configs, distinct objects otherwise."""
+    """A hashable summary of a value: equal for equal tensors, numbers and configs; distinct
+    objects (models, generators, functions) by identity."""
     if depth > 3:
         return ("deep", type(value).__name__)
     if isinstance(value, torch.Tensor):
@@ -75,18 +70,14 @@ def fingerprint(value: Any, depth: int = 0) -> Any:
             str(data.dtype),
             hash(data.numpy().tobytes()) if data.numel() else 0,
         )
-    if value is None or isinstance(
-        value, (bool, int, float, str, complex, torch.dtype)
-    ):
+    if value is None or isinstance(value, (bool, int, float, str, complex, torch.dtype)):
         return (type(value).__name__, value)
     if isinstance(value, (list, tuple)):
         return (type(value).__name__, tuple(fingerprint(v, depth + 1) for v in value))
     if isinstance(value, Mapping):
         return (
             "mapping",
-            tuple(
-                sorted((repr(k), fingerprint(v, depth + 1)) for k, v in value.items())
-            ),
+            tuple(sorted((repr(k), fingerprint(v, depth + 1)) for k, v in value.items())),
         )
     if isinstance(value, functools.partial):
         return (
@@ -103,9 +94,7 @@ def fingerprint(value: Any, depth: int = 0) -> Any:
     if hasattr(value, "__dict__"):  # a config: its fields
         return (
             type(value).__name__,
-            tuple(
-                sorted((k, fingerprint(v, depth + 1)) for k, v in vars(value).items())
-            ),
+            tuple(sorted((k, fingerprint(v, depth + 1)) for k, v in vars(value).items())),
         )
     return (type(value).__name__, repr(value))
 
@@ -122,9 +111,7 @@ def standard_error(samples: torch.Tensor) -> float:
 # --- random models -------------------------------------------------------------------------------
 
 
-def random_bridge(
-    config: dict, seed: int, *, scale: float = 0.5, norm_scale: float | None = None
-):
+def random_bridge(config: dict, seed: int, *, scale: float = 0.5, norm_scale: float | None = None):
     """A small native TransformerBridge whose every weight and bias is random: N(0, scale^2),
     LayerNorm scales 1 + N(0, norm_scale^2) when `norm_scale` is given. Booted inside
     `torch.random.fork_rng`, so the learner's global RNG is left exactly as it was."""
@@ -138,11 +125,7 @@ def random_bridge(
     with torch.no_grad():
         for name, param in model.tl_parameters().items():
             noise = torch.randn(param.shape, generator=generator)
-            if (
-                norm_scale is not None
-                and name.endswith(".w")
-                and ("ln" in name.rsplit(".", 2)[-2])
-            ):
+            if norm_scale is not None and name.endswith(".w") and ("ln" in name.rsplit(".", 2)[-2]):
                 param.copy_(1 + norm_scale * noise)
             else:
                 param.copy_(scale * noise)

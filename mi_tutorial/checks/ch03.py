@@ -7,11 +7,12 @@ transformer_lens itself: every sweep is also compared with the matching
 `transformer_lens.tools.analysis.attribution_patch`, the bootstrap with
 `transformer_lens.utilities.statistics.bootstrap_ci`), on a case where that is cheap.
 
-Two cases: the shipped `tinyworld-lm` on three IOI prompts (ABC corruption), and a small random
+Three cases: the shipped `tinyworld-lm` on three IOI prompts (ABC corruption), a small random
 model (3 layers of 3 heads) on random tokens that differ at two positions, with a metric that
-reads every position; code that hard-codes 4 layers, 4 heads, 15 positions or the last
-position fails. Each check hands the learner a copy of the clean cache and fails when the copy
-was written into, and fails when the learner's code leaves a hook on the model. Where a check
+reads every position, and a random 2-layer model with 2 heads; code that hard-codes 4 layers,
+4 heads, 15 positions or the last position fails. `Check.call` snapshots every argument (a
+write into a cache fails, naming it), and a check fails when the learner's code leaves a hook
+on the model. Where a check
 knows a typical mistake it computes what that mistake gives — only after the answer came out
 wrong, since some cost a sweep of their own — so a failure can name it.
 """
@@ -19,200 +20,33 @@ wrong, since some cost a sweep of their own — so a failure can name it.
 from __future__ import annotations
 
 import functools
-import numbers
-from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 import transformer_lens.patching as tl_patching
 from torch import Tensor
-from transformer_lens import ActivationCache
 from transformer_lens.tools.analysis import attribution_patch
 from transformer_lens.utilities import get_act_name
 from transformer_lens.utilities.statistics import bootstrap_ci as tl_bootstrap_ci
 
-from mi_tutorial import models
-from mi_tutorial.checks._core import Check
-from mi_tutorial.data import tinyworld
-from mi_tutorial.checks._keys import patching as reference
-
-TOY = "tinyworld-lm"
-RANDOM_CONFIG = dict(
-    n_layers=3, d_model=24, d_head=8, n_heads=3, d_mlp=48, n_ctx=16, d_vocab=20,
-    act_fn="gelu", normalization_type="LN", seed=0,
+from mi_tutorial.checks._cases_ch03 import (
+    Case,
+    _call,
+    _cases,
+    _compare,
+    _ioi_case,
+    _n_models,
+    _number,
+    _quiet,
+    _random_case,
+    _set,
+    _small_case,
+    _sweep,
+    _tl_match,
+    _toy_model,
 )
-ATOL = 1e-5  # patching results are metric values around 0 … 1; the sweeps agree to ~1e-7
-
-
-# --- the cases ---------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=None)
-def _toy_model():
-    return models.load_toy_model(TOY)
-
-
-@functools.lru_cache(maxsize=None)
-def _random_model():
-    """A small model whose every weight is random (scale 0.4: patterns far from uniform)."""
-    model = models.boot(RANDOM_CONFIG)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.tl_parameters().values():
-            param.copy_(0.4 * torch.randn(param.shape, generator=generator))
-    return model.eval()
-
-
-class Case(NamedTuple):
-    name: str
-    model: object
-    clean_tokens: Tensor
-    corrupted_tokens: Tensor
-    answers: Tensor
-    wrong: Tensor
-    clean_cache: ActivationCache
-    corrupted_cache: ActivationCache
-    clean_logits: Tensor
-    corrupted_logits: Tensor
-    metric: Callable[[Tensor], Tensor]
-
-    @property
-    def n_layers(self) -> int:
-        return self.model.cfg.n_layers
-
-
-def _make_case(name, model, clean_tokens, corrupted_tokens, answers, wrong, score) -> Case:
-    with torch.no_grad():
-        clean_logits, clean_cache = model.run_with_cache(clean_tokens)
-        corrupted_logits, corrupted_cache = model.run_with_cache(corrupted_tokens)
-    top, bottom = score(clean_logits).item(), score(corrupted_logits).item()
-    metric = lambda logits: (score(logits) - bottom) / (top - bottom)  # noqa: E731
-    return Case(name, model, clean_tokens, corrupted_tokens, answers, wrong, clean_cache, corrupted_cache,
-                clean_logits, corrupted_logits, metric)
-
-
-@functools.lru_cache(maxsize=None)
-def _ioi_case() -> Case:
-    prompts = tinyworld.ioi_prompts(3, seed=7)
-    score = lambda logits: reference.logit_diff(logits, prompts.answers, prompts.wrong).mean()  # noqa: E731
-    return _make_case("tinyworld-lm, 3 IOI prompts (ABC corruption)", _toy_model(), prompts.clean_tokens,
-                      prompts.corrupted_tokens, prompts.answers, prompts.wrong, score)
-
-
-@functools.lru_cache(maxsize=None)
-def _random_case() -> Case:
-    generator = torch.Generator().manual_seed(1)
-    clean = torch.randint(0, RANDOM_CONFIG["d_vocab"], (2, 6), generator=generator)
-    corrupted = clean.clone()
-    corrupted[:, [1, 3]] = (clean[:, [1, 3]] + 1 + torch.randint(0, 18, (2, 2), generator=generator)) % 20
-    answers, wrong = torch.tensor([3, 4]), torch.tensor([5, 6])
-
-    def score(logits):  # reads every position, not just the last
-        log_probs = logits.log_softmax(dim=-1)
-        return (log_probs[..., 3] - log_probs[..., 5]).mean()
-
-    return _make_case("a random 3-layer model with 3 heads, 2 prompts of 6 tokens", _random_model(), clean, corrupted,
-                      answers, wrong, score)
-
-
-def _cases() -> list[Case]:
-    return [_ioi_case(), _random_case()]
-
-
-# --- running the learner's code safely ---------------------------------------------------------
-
-
-def _copy(cache: ActivationCache) -> ActivationCache:
-    return ActivationCache({name: tensor.clone() for name, tensor in cache.items()}, cache.model)
-
-
-def _call(check: Check, fn, case: Case, *args, what: str, caches: tuple[ActivationCache, ...] = ()):
-    """Call learner code on copies of `caches` (passed as `args` placeholders); fail if it wrote
-    into them or left a hook on the model. Returns the result."""
-    copies = [_copy(cache) for cache in caches]
-    filled = [copies[caches.index(a)] if isinstance(a, ActivationCache) else a for a in args]
-    case.model.reset_hooks()
-    result = check.call(fn, *filled, case=case.name, what=what)
-    with torch.no_grad():
-        leftover = (case.model(case.corrupted_tokens) - case.corrupted_logits).abs().max().item()
-    case.model.reset_hooks()
-    if leftover > 1e-4:
-        check.fail(
-            f"after {what} ran, the model still had hooks attached, so every later run is patched too.",
-            case=case.name,
-            hint="attach hooks for one run only: model.run_with_hooks(tokens, fwd_hooks=[(name, fn)]).",
-        )
-    for original, given in zip(caches, copies):
-        for name, tensor in original.items():
-            if not torch.equal(tensor, given[name]):
-                check.fail(
-                    f"{what} changed the cache it was given: {name} is not what it was. Every later patch "
-                    "then reads your edit instead of the clean activation.",
-                    case=case.name,
-                    hint="write into the hook's own activation, or .clone() a cached tensor before writing into it.",
-                )
-    return result
-
-
-def _compare(check: Check, got, expected: Tensor, *, case: str, what: str,
-             mistakes: Callable[[], dict[str, Tensor]] | None = None, hint: str | None = None, atol: float = ATOL) -> None:
-    """check.compare, computing the mistakes only when the answer is wrong (some cost a sweep)."""
-    if (isinstance(got, Tensor) and got.shape == expected.shape and got.is_floating_point()
-            and torch.allclose(got.detach().float(), expected.float(), atol=atol, rtol=atol)):
-        return
-    wrong = mistakes() if mistakes is not None and isinstance(got, Tensor) and got.shape == expected.shape else None
-    check.compare(got, expected, case=case, what=what, atol=atol, rtol=atol, mistakes=wrong, hint=hint)
-
-
-def _quiet(fn, *args, **kwargs):
-    """A transformer_lens.patching sweep without its progress bar."""
-    original = tl_patching.tqdm
-    tl_patching.tqdm = lambda iterable, **_: iterable
-    try:
-        with torch.no_grad():
-            return fn(*args, **kwargs)
-    finally:
-        tl_patching.tqdm = original
-
-
-def _sweep(case: Case, tokens: Tensor, source: ActivationCache, act_name: str, indices: list[tuple],
-           setter: Callable[[Tensor, Tensor, tuple], Tensor], shape: tuple) -> Tensor:
-    """A plain one-forward-per-patch sweep with any setter(act, source_act, index) -> new act;
-    index = (layer, *rest). How the checks compute what a mistake gives."""
-    results = torch.zeros(len(indices))
-    for i, index in enumerate(indices):
-        name = get_act_name(act_name, index[0])
-        hook = lambda act, hook, name=name, index=index: setter(act.clone(), source[name], index)  # noqa: E731
-        with torch.no_grad():
-            results[i] = case.metric(case.model.run_with_hooks(tokens, fwd_hooks=[(name, hook)]))
-    return results.reshape(shape)
-
-
-def _set(act: Tensor, where, value: Tensor) -> Tensor:
-    act[where] = value
-    return act
-
-
-def _number(check: Check, got, *, case: str, what: str) -> Tensor:
-    """A one-element tensor as a 0-d tensor; anything else fails."""
-    if isinstance(got, numbers.Real) and not isinstance(got, bool):
-        check.fail(
-            f"{what} returned a Python number ({got!r:.12}); return a tensor, so that gradients can flow through "
-            "it (attribution patching, in Part 4, differentiates your metric).",
-            case=case, hint="do not call .item() on the result.",
-        )
-    if not isinstance(got, Tensor) or got.numel() != 1:
-        shape = tuple(got.shape) if isinstance(got, Tensor) else type(got).__name__
-        check.fail(f"{what} should return a single number (a 0-d tensor), got {shape}.", case=case,
-                   hint="average the per-prompt logit differences with .mean() before normalizing.")
-    return got.reshape(())
-
-
-def _tl_match(check: Check, got: Tensor, expected: Tensor, *, case: str, what: str) -> None:
-    if not torch.allclose(got.detach().float(), expected.float(), atol=ATOL, rtol=ATOL):
-        check.fail(f"your result differs from {what} (max abs difference "
-                   f"{(got.detach().float() - expected.float()).abs().max().item():.3g}).", case=case)
-
+from mi_tutorial.checks._core import Check
+from mi_tutorial.checks._keys import patching as reference
+from mi_tutorial.data import tinyworld
 
 # --- Exercise 3.1 ------------------------------------------------------------------------------
 
@@ -229,15 +63,22 @@ def check_logit_diff(logit_diff) -> None:
         ("one prompt", torch.randn(1, 3, 7, generator=generator), torch.tensor([6]), torch.tensor([0])),
     ]
     for case, logits, answers, wrong in cases:
-        got = check.call(logit_diff, logits.clone(), answers, wrong, case=case, what="logit_diff")
+        got = check.call(logit_diff, logits, answers, wrong, case=case, what="logit_diff")
         expected = reference.logit_diff(logits, answers, wrong)
+        batch = len(answers)
+        if isinstance(got, Tensor) and got.shape != expected.shape and got.shape in ((batch, batch), ()):
+            what = ("a [batch, batch] table (every prompt against every answer)" if got.ndim else
+                    "a single number (the mean over prompts?)")
+            check.fail(f"logit_diff returned {what}, shape {tuple(got.shape)}; expected one number per prompt, "
+                       f"shape ({batch},).", case=case,
+                       hint="pair each prompt with its own answer: last[torch.arange(batch), answers].")
         probs = logits.softmax(dim=-1)
-        _compare(check, got, expected, case=case, what="the logit differences", mistakes=lambda: {
+        _compare(check, got, expected, case=case, what="the logit differences", dtype=True, mistakes=lambda: {
             "reading the first position instead of the last": reference.logit_diff(logits[:, :1], answers, wrong),
             "the wrong answer's logit minus the right one's (the sign flipped)": -expected,
             "a difference of probabilities instead of logits": reference.logit_diff(probs, answers, wrong),
         }, hint="one number per prompt: logits[b, -1, answers[b]] - logits[b, -1, wrong[b]].")
-    check.passed("logit_diff, 3 cases")
+    check.passed(f"logit_diff, {check.n_cases} cases")
 
 
 # --- Exercise 3.2 ------------------------------------------------------------------------------
@@ -267,10 +108,11 @@ def check_normalized_metric(normalized_metric) -> None:
             "normalizing the other way round (1 = corrupted, 0 = clean)": (clean - mean_ld) / (clean - corrupted),
             "dividing by clean_ld without subtracting corrupted_ld": mean_ld / clean,
         }, hint="(mean logit difference - corrupted_ld) / (clean_ld - corrupted_ld): 0 on the corrupted run, 1 on the clean one.")
-        if logits.requires_grad and not got.requires_grad:
-            check.fail("the result is detached from the logits, so no gradient can flow through it (Part 4 needs one).",
-                       case=case, hint="do not call .detach() or build a new tensor from .item().")
-    check.passed("normalized_metric, 3 cases")
+        if logits.requires_grad:  # attribution patching (Part 4) differentiates the metric
+            leaf = logits.detach().clone().requires_grad_(True)
+            check.compare_gradients(got, reference.normalized_metric(leaf, answers, wrong, clean, corrupted),
+                                    {"logits": (logits, leaf)}, case=case, what="the normalized metric")
+    check.passed(f"normalized_metric, {check.n_cases} cases")
 
 
 # --- Exercise 3.3 ------------------------------------------------------------------------------
@@ -301,17 +143,18 @@ def check_patch_layer_pos(patch_layer_pos) -> None:
     for case in _cases():
         for act_name in TL_LAYER_POS:
             got = _call(check, patch_layer_pos, case, case.model, case.corrupted_tokens, case.clean_cache, case.metric,
-                        act_name, what=f'patch_layer_pos(..., "{act_name}")', caches=(case.clean_cache,))
+                        act_name, what=f'patch_layer_pos(..., "{act_name}")')
             expected = reference.patch_layer_pos(case.model, case.corrupted_tokens, case.clean_cache, case.metric, act_name,
                                                  corrupted_cache=case.corrupted_cache)
             _compare(check, got, expected, case=f"{case.name}, {act_name}", what="the [layer, pos] results",
-                     mistakes=lambda: _layer_pos_mistakes(case, act_name),
+                     mistakes=lambda: {**_layer_pos_mistakes(case, act_name),
+                                       "patching layer 0 at every layer": expected[:1].expand_as(expected)},
                      hint="for each (layer, pos): a run on the corrupted tokens with act[:, pos] = clean[:, pos] at that layer.")
             if case is _random_case():
                 tl_name = TL_LAYER_POS[act_name]
                 tl = _quiet(getattr(tl_patching, tl_name), case.model, case.corrupted_tokens, case.clean_cache, case.metric)
                 _tl_match(check, got, tl, case=f"{case.name}, {act_name}", what=f"transformer_lens.patching.{tl_name}")
-    check.passed("patch_layer_pos: resid_pre, attn_out and mlp_out on 2 models; the same as "
+    check.passed(f"patch_layer_pos: resid_pre, attn_out and mlp_out on {_n_models(check)} models; the same as "
                  "transformer_lens.patching.get_act_patch_resid_pre, _attn_out and _mlp_out to 1e-5")
 
 
@@ -355,7 +198,7 @@ def check_patch_heads_all_pos(patch_heads_all_pos) -> None:
     for case in _cases():
         for act_name, tl_name in TL_ALL_POS.items():
             got = _call(check, patch_heads_all_pos, case, case.model, case.corrupted_tokens, case.clean_cache, case.metric,
-                        act_name, what=f'patch_heads_all_pos(..., "{act_name}")', caches=(case.clean_cache,))
+                        act_name, what=f'patch_heads_all_pos(..., "{act_name}")')
             expected = reference.patch_heads_all_pos(case.model, case.corrupted_tokens, case.clean_cache, case.metric,
                                                      act_name, corrupted_cache=case.corrupted_cache)
             _compare(check, got, expected, case=f"{case.name}, {act_name}", what="the [layer, head] results",
@@ -365,7 +208,7 @@ def check_patch_heads_all_pos(patch_heads_all_pos) -> None:
             if case is _random_case():
                 tl = _quiet(getattr(tl_patching, tl_name), case.model, case.corrupted_tokens, case.clean_cache, case.metric)
                 _tl_match(check, got, tl, case=f"{case.name}, {act_name}", what=f"transformer_lens.patching.{tl_name}")
-    check.passed("patch_heads_all_pos: z, q, k, v and pattern on 2 models; the same as "
+    check.passed(f"patch_heads_all_pos: z, q, k, v and pattern on {_n_models(check)} models; the same as "
                  "transformer_lens.patching.get_act_patch_attn_head_*_all_pos to 1e-5")
 
 
@@ -386,9 +229,9 @@ def _by_pos_mistakes(case: Case) -> dict[str, Tensor]:
 def check_patch_heads_by_pos(patch_heads_by_pos) -> None:
     check = Check("Exercise 3.5 — patch_heads_by_pos")
     check.expect_callable(patch_heads_by_pos, "patch_heads_by_pos")
-    for case in (_random_case(), _ioi_case()):
+    for case in (_random_case(), _ioi_case(), _small_case()):
         got = _call(check, patch_heads_by_pos, case, case.model, case.corrupted_tokens, case.clean_cache, case.metric,
-                    what="patch_heads_by_pos", caches=(case.clean_cache,))
+                    what="patch_heads_by_pos")
         expected = reference.patch_heads_by_pos(case.model, case.corrupted_tokens, case.clean_cache, case.metric, "z",
                                                 corrupted_cache=case.corrupted_cache)
         _compare(check, got, expected, case=case.name, what="the [layer, pos, head] results",
@@ -396,7 +239,7 @@ def check_patch_heads_by_pos(patch_heads_by_pos) -> None:
         if case is _random_case():
             tl = _quiet(tl_patching.get_act_patch_attn_head_out_by_pos, case.model, case.corrupted_tokens, case.clean_cache, case.metric)
             _tl_match(check, got, tl, case=case.name, what="transformer_lens.patching.get_act_patch_attn_head_out_by_pos")
-    check.passed("patch_heads_by_pos on 2 models; the same as transformer_lens.patching.get_act_patch_attn_head_out_by_pos to 1e-5")
+    check.passed(f"patch_heads_by_pos on {_n_models(check)} models; the same as transformer_lens.patching.get_act_patch_attn_head_out_by_pos to 1e-5")
 
 
 # --- Exercise 3.6 ------------------------------------------------------------------------------
@@ -415,18 +258,20 @@ def check_denoise_and_noise(denoise_and_noise) -> None:
         expected = torch.stack([denoising, noising])
         _compare(check, got, expected, case=case.name, what="[denoising, noising]", mistakes=lambda: {
             "[noising, denoising] (the two swapped)": expected.flip(0),
+            "stacking on the last axis (dim=-1) instead of dim 0": expected.permute(1, 2, 0),
             "running the corrupted tokens with the corrupted cache for noising (nothing changes)": torch.stack(
                 [denoising, torch.zeros_like(noising)]),
             "running the clean tokens with the clean cache for noising (nothing changes)": torch.stack(
                 [denoising, torch.ones_like(noising)]),
-        }, hint="noising runs the CLEAN tokens and patches in activations from the CORRUPTED run.")
+        }, hint="noising runs the CLEAN tokens and patches in activations from the CORRUPTED run; "
+                "torch.stack([denoising, noising]) puts the two first: shape [2, layer, head].")
         if case is _random_case():
             tl = torch.stack([
                 _quiet(tl_patching.get_act_patch_attn_head_out_all_pos, case.model, case.corrupted_tokens, case.clean_cache, case.metric),
                 _quiet(tl_patching.get_act_patch_attn_head_out_all_pos, case.model, case.clean_tokens, case.corrupted_cache, case.metric),
             ])
             _tl_match(check, got, tl, case=case.name, what="transformer_lens.patching.get_act_patch_attn_head_out_all_pos run both ways")
-    check.passed("denoise_and_noise on 2 models; the same as transformer_lens.patching.get_act_patch_attn_head_out_all_pos both ways")
+    check.passed(f"denoise_and_noise on {_n_models(check)} models; the same as transformer_lens.patching.get_act_patch_attn_head_out_all_pos both ways")
 
 
 # --- Exercise 3.7 ------------------------------------------------------------------------------
@@ -446,7 +291,7 @@ def check_attention_between(attention_between) -> None:
         (f"{random.name}, from positions [5, 4] to [2, 0]", random.clean_cache, random_positions, "a", "b"),
     ]
     for case, cache, positions, query, key in cases:
-        got = check.call(attention_between, _copy(cache), dict(positions), query, key, case=case, what="attention_between")
+        got = check.call(attention_between, cache, dict(positions), query, key, case=case, what="attention_between")
         expected = reference.attention_between(cache, positions, query, key)
         first = {name: where[:1].expand_as(where) for name, where in positions.items()}
         patterns = cache.stack_activation("pattern")
@@ -456,7 +301,7 @@ def check_attention_between(attention_between) -> None:
                 reference.attention_between(cache, positions, key, query),
             "summing over prompts instead of averaging": expected * patterns.shape[1],
         }, hint="prompt b uses its own positions: pattern[b, :, positions[query][b], positions[key][b]].")
-    check.passed("attention_between, 3 cases")
+    check.passed(f"attention_between, {check.n_cases} cases")
 
 
 # --- Exercises 3.8 and 3.9 ---------------------------------------------------------------------
@@ -498,7 +343,7 @@ def check_path_patch_to_heads(path_patch_to_heads) -> None:
         case = _random_case() if which == "random" else _ioi_case()
         name = f"{case.name}, sender L{sender[0]}H{sender[1]}, into {component}"
         got = _call(check, path_patch_to_heads, case, case.model, case.corrupted_tokens, case.clean_cache, case.corrupted_cache,
-                    case.metric, sender, component, what="path_patch_to_heads", caches=(case.clean_cache, case.corrupted_cache))
+                    case.metric, sender, component, what="path_patch_to_heads")
         expected = reference.path_patch_to_heads(case.model, case.corrupted_tokens, case.clean_cache, case.corrupted_cache,
                                                  case.metric, sender, component)
         variant = functools.partial(_path_heads_variant, case, sender, component)
@@ -509,7 +354,7 @@ def check_path_patch_to_heads(path_patch_to_heads) -> None:
             "letting heads in the sender's own layer receive it (they run in parallel with it)": variant(first_layer_offset=0),
         }, hint="receiver input = W @ ln1(resid_pre_corrupted + Δ) + b, with Δ = (z_clean - z_corrupted)[:, :, head] @ W_O; "
                 "0 for layers up to the sender's.")
-    check.passed("path_patch_to_heads: q, k and v on 2 models (transformer_lens.patching.get_act_patch_direct_path "
+    check.passed(f"path_patch_to_heads: q, k and v on {_n_models(check)} models (transformer_lens.patching.get_act_patch_direct_path "
                  "needs a split Q/K/V hook native models lack; tests hold the reference to the two-step freezing recipe)")
 
 
@@ -535,7 +380,7 @@ def check_path_patch_to_mlps(path_patch_to_mlps) -> None:
         case = _random_case() if which == "random" else _ioi_case()
         name = f"{case.name}, sender L{sender[0]}H{sender[1]}"
         got = _call(check, path_patch_to_mlps, case, case.model, case.corrupted_tokens, case.clean_cache, case.corrupted_cache,
-                    case.metric, sender, what="path_patch_to_mlps", caches=(case.clean_cache, case.corrupted_cache))
+                    case.metric, sender, what="path_patch_to_mlps")
         expected = reference.path_patch_to_mlps(case.model, case.corrupted_tokens, case.clean_cache, case.corrupted_cache,
                                                 case.metric, sender)
         variant = functools.partial(_path_mlps_variant, case, sender)
@@ -545,7 +390,7 @@ def check_path_patch_to_mlps(path_patch_to_mlps) -> None:
             "skipping ln2": variant(ln=False),
             "adding the sender's whole clean output instead of the difference clean - corrupted": variant(difference=False),
         }, hint="MLP input = ln2(resid_mid_corrupted + Δ) for every layer from the sender's on; 0 before.")
-    check.passed("path_patch_to_mlps, 3 senders on 2 models")
+    check.passed(f"path_patch_to_mlps, 3 senders on {_n_models(check)} models")
 
 
 # --- Exercise 3.10 -----------------------------------------------------------------------------
@@ -587,7 +432,7 @@ def check_attribution_patch_heads(attribution_patch_heads) -> None:
     check.expect_callable(attribution_patch_heads, "attribution_patch_heads")
     for case in _cases():
         got = _call(check, attribution_patch_heads, case, case.model, case.corrupted_tokens, case.clean_cache, case.metric,
-                    what="attribution_patch_heads", caches=(case.clean_cache,))
+                    what="attribution_patch_heads")
         expected = reference.attribution_patch_heads(case.model, case.corrupted_tokens, case.clean_cache, case.metric)
         _compare(check, got, expected, case=case.name, what="the [layer, head] estimates", atol=1e-4, mistakes=lambda: {
             "(corrupted z - clean z) · gradient (the sign flipped)": -expected,
@@ -598,7 +443,7 @@ def check_attribution_patch_heads(attribution_patch_heads) -> None:
         if case is _ioi_case():
             _tl_match(check, got, _tl_attribution(case), case=case.name,
                       what="transformer_lens.tools.analysis.attribution_patch (head nodes summed over positions)")
-    check.passed("attribution_patch_heads on 2 models; the same as transformer_lens.tools.analysis.attribution_patch")
+    check.passed(f"attribution_patch_heads on {_n_models(check)} models; the same as transformer_lens.tools.analysis.attribution_patch")
 
 
 # --- Exercise 3.11 -----------------------------------------------------------------------------
@@ -613,17 +458,13 @@ def check_run_with_circuit(run_with_circuit) -> None:
     cases = [
         (ioi, [(0, 0), (0, 2), (3, 3)], ioi_means),
         (ioi, [], ioi_means),
-        (random, [[1, 1], [2, 0]], random_means),  # pairs as lists, as .tolist() gives them
+        (random, [(1, 1), (2, 0)], random_means),  # tuples, as the signature says (not lists)
         (random, [(layer, head) for layer in range(3) for head in range(3)], random_means),
     ]
     for case, circuit, means in cases:
         name = f"{case.name}, circuit {[tuple(pair) for pair in circuit]}"
         everything = _all_heads(case)
-        given = means.clone()
-        got = _call(check, run_with_circuit, case, case.model, case.clean_tokens, circuit, given, what="run_with_circuit")
-        if not torch.equal(given, means):
-            check.fail("run_with_circuit changed `means`, the tensor it was given.", case=name,
-                       hint="write the means into z (the hook's own tensor), not the other way round.")
+        got = _call(check, run_with_circuit, case, case.model, case.clean_tokens, circuit, means, what="run_with_circuit")
         kept = [tuple(pair) for pair in circuit]
         expected = reference.run_with_circuit(case.model, case.clean_tokens, kept, means)
         _compare(check, got, expected, case=name, what="the logits", atol=1e-4, mistakes=lambda: {
@@ -633,10 +474,18 @@ def check_run_with_circuit(run_with_circuit) -> None:
             "one mean for all positions (averaging over pos too)": reference.run_with_circuit(
                 case.model, case.clean_tokens, kept, means.mean(dim=1, keepdim=True).expand_as(means)),
         }, hint="for each head NOT in the circuit: z[:, :, head] = means[layer, :, head] at every position.")
-    check.passed("run_with_circuit, 4 circuits on 2 models")
+    check.passed(f"run_with_circuit, 4 circuits on {_n_models(check)} models")
 
 
 # --- Exercise 3.12 -----------------------------------------------------------------------------
+
+
+def _bootstrap(values: Tensor, n_resamples: int, confidence: float, generator) -> Tensor:
+    """The interval drawn from `generator` (None: the global RNG, left as it was)."""
+    with torch.random.fork_rng():
+        index = torch.randint(0, len(values), (n_resamples, len(values)), generator=generator)
+    means = values[index].mean(1)
+    return torch.quantile(means, torch.tensor([(1 - confidence) / 2, (1 + confidence) / 2]))
 
 
 def check_bootstrap_ci(bootstrap_ci) -> None:
@@ -649,22 +498,28 @@ def check_bootstrap_ci(bootstrap_ci) -> None:
         ("5 values, 300 resamples, 50%, seed 3", torch.tensor([0.1, 0.5, 0.2, 0.9, 0.4]), 300, 0.5, 3),
     ]
     for case, values, n_resamples, confidence, seed in cases:
-        got = check.call(bootstrap_ci, values.clone(), n_resamples, confidence, seed, case=case, what="bootstrap_ci")
+        got = check.call(bootstrap_ci, values, n_resamples, confidence, seed, case=case, what="bootstrap_ci")
         if isinstance(got, (tuple, list)) and len(got) == 2:
             got = torch.stack([torch.as_tensor(v, dtype=torch.float32) for v in got])
         expected = reference.bootstrap_ci(values, n_resamples=n_resamples, confidence=confidence, seed=seed)
         alpha = 1 - confidence
         mean, se = values.mean(), values.std() / len(values) ** 0.5
         _compare(check, got, expected, case=case, what="[low, high]", atol=1e-6, mistakes=lambda: {
+            "1000 resamples whatever n_resamples says": _bootstrap(values, 1000, confidence,
+                                                                   torch.Generator().manual_seed(seed)),
             "resampling without replacement (every resample is the same set of values)": torch.stack([mean, mean]),
             f"the quantiles at {alpha:g} and {confidence:g} (the interval of confidence {1 - 2 * alpha:g})":
                 torch.quantile(values[torch.randint(0, len(values), (n_resamples, len(values)),
                                                     generator=torch.Generator().manual_seed(seed))].mean(1),
                                torch.tensor([alpha, confidence])),
             "the normal approximation mean ± 1.96 standard errors": torch.stack([mean - 1.96 * se, mean + 1.96 * se]),
+            "a generator not seeded with `seed` (torch.Generator() alone)": _bootstrap(values, n_resamples, confidence,
+                                                                                      torch.Generator()),
+            "the global RNG instead of a generator seeded with `seed`": _bootstrap(values, n_resamples, confidence, None),
+
         }, hint="indices = torch.randint(0, n, (n_resamples, n), generator=torch.Generator().manual_seed(seed)); "
                 "quantiles (1 - confidence) / 2 and (1 + confidence) / 2 of the resample means.")
         low, high = tl_bootstrap_ci(values, n_resamples=n_resamples, confidence=confidence,
                                     generator=torch.Generator().manual_seed(seed))
         _tl_match(check, got, torch.stack([low, high]), case=case, what="transformer_lens.utilities.statistics.bootstrap_ci")
-    check.passed("bootstrap_ci, 3 cases; the same as transformer_lens.utilities.statistics.bootstrap_ci")
+    check.passed(f"bootstrap_ci, {check.n_cases} cases; the same as transformer_lens.utilities.statistics.bootstrap_ci")

@@ -102,8 +102,8 @@ def check_composition_baseline(composition_baseline) -> None:
             reference=functools.partial(reference.composition_baseline, d_model, d_head, n_samples),
             mistakes=functools.partial(_baseline_mistakes, d_model, d_head, n_samples),
             hint="per sample, two FactoredMatrix(torch.randn(d_model, d_head, generator=g), "
-            "torch.randn(d_head, d_model, generator=g)), g the generator; the mean of composition_score "
-            "over them.",
+            "torch.randn(d_head, d_model, generator=g)), g the generator; the mean of "
+            "composition_score over them.",
         )
     check.passed()
 

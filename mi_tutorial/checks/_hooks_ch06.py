@@ -301,8 +301,8 @@ def check_score_candidates(score_candidates) -> None:
     check.expect_callable(score_candidates, "score_candidates")
     toy = _toy()
     harmful, harmless = _requests(12, seed=68)
-    val_harmful = tinyworld.requests(8, harmful=True, seed=68, split="test").tokens
-    val_harmless = tinyworld.requests(8, harmful=False, seed=68, split="test").tokens
+    val_harmful = tinyworld.requests(6, harmful=True, seed=68, split="test").tokens
+    val_harmless = tinyworld.requests(6, harmful=False, seed=68, split="test").tokens
     # One position (the last), and resid_pre 0 (zero there) replaced by the final row: n_layers + 1 rows.
     toy_candidates = reference.candidate_directions(toy, harmful, harmless, 1)
     toy_candidates[0] = toy_candidates[-1]
@@ -313,7 +313,7 @@ def check_score_candidates(score_candidates) -> None:
     small_candidates = 0.7 * torch.randn(RANDOM_CONFIG["n_layers"] + 1, 1, 16, generator=generator)
     cases = [
         (
-            "the shipped model, 8 + 8 held-out request prompts, candidates at the last position",
+            "the shipped model, 6 + 6 held-out request prompts, candidates at the last position",
             toy,
             toy_candidates,
             val_harmful,
@@ -323,8 +323,8 @@ def check_score_candidates(score_candidates) -> None:
             "a random 3-layer model, random tokens, random candidates",
             deep,
             deep_candidates,
-            _random_tokens(4, 7, 681),
-            _random_tokens(5, 7, 682),
+            _random_tokens(3, 6, 681),
+            _random_tokens(3, 6, 682),
         ),
         (
             "a random 2-layer model, random tokens, short random candidates at one position",

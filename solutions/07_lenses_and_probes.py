@@ -861,9 +861,11 @@ print(
 # request — every probe falls towards chance, and so does the model (it refuses only a few of
 # these requests). The probes read the model's *refusal decision*, and the model did not
 # generalize, so neither do they. Between the probes, the differences under shift are a few
-# examples out of 200 (a standard error is about 0.035): the single latent is the worst; a few
-# latents can be a little better than the linear probe in one draw, which is not a robust
-# advantage. That is Kantamneni et al.'s finding in small: SAE probes are not a better probe.
+# dozen examples out of 200 at most (a standard error is about 0.035): the single latent is
+# the worst, and the best sparse probe beats the linear one by the margin printed above — on
+# one SAE, one seed and one shift, which is not yet evidence of a robust advantage (question
+# 7). Kantamneni et al., over 113 datasets, found none: in distribution we reproduce their
+# finding (no gain), under shift we measured what the table shows and no more.
 #
 # ## Part 6 — Can a model hide from a probe?
 #
@@ -1027,8 +1029,9 @@ assert after_retrained["frozen probe: accuracy"] > 0.95
 # 6. Push harmless requests along the logistic direction by a quarter of the distance
 #    between the class means. Which direction flips more of them, and does the cosine
 #    between them predict the difference?
-# 7. Sparse probes: with k = 16, which latents are chosen? Look at their top activations
-#    (chapter 05) — are they "harmful request" latents or word latents?
+# 7. Sparse probes: train the SAE with three other seeds. Does the best k still beat the
+#    linear probe under shift? With k = 16, which latents are chosen — look at their top
+#    activations (chapter 05): "harmful request" latents or word latents?
 # 8. Fine-tune against the probe with `kl_weight=0`. What happens to refusal, and what does
 #    that say about the role of the KL term in Bailey et al.'s setup?
 # 9. After fine-tuning, does the frozen probe still work at `resid_pre 2`? Train one there on

@@ -5,4 +5,9 @@ and the self-checks. Import what you need explicitly, e.g.
 `from mi_tutorial import checks, models, plotting, train`.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:  # the version lives in pyproject.toml only
+    __version__ = version("mi-tutorial")
+except PackageNotFoundError:  # the package's folder on sys.path without being installed
+    __version__ = "0+unknown"

@@ -26,8 +26,7 @@ from transformer_lens import TransformerBridge, TransformerBridgeConfig
 
 from mi_tutorial.data.tokenizer import load_tokenizer
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-MANIFEST_PATH = CHECKPOINT_DIR / "manifest.json"
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"  # with its manifest.json
 
 
 class CheckpointError(Exception):

@@ -17,12 +17,19 @@ token), `explained_variance` (1 - Σ‖x - x̂‖² / Σ‖x - mean(x)‖², poo
 `feature_density` (fraction of tokens on which each latent fires), dead latents (never fire
 over a window), and `ce_loss_score` (the share of the zero-ablation loss increase the SAE
 recovers when spliced into the model).
+
+Chapter 05 has you write the SAE's pieces; the library's own versions of its exercises
+(`_topk_activation`, `_relu_sae_loss`, `_aux_k_loss`, `_explained_variance`, ...) are
+private, so that `from mi_tutorial import sae` never hands a learner the answers, nor
+shadows their functions. Where chapter 05 trains with this module's fast trainer, it passes
+the learner's own aux-k loss (`train_sae(..., aux_k_loss=aux_k_loss)`).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -77,7 +84,7 @@ class SAEConfig:
             raise ValueError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}.")
 
 
-def topk_activation(pre: Tensor, k: int) -> Tensor:
+def _topk_activation(pre: Tensor, k: int) -> Tensor:
     """Keep the k largest entries of each row of `pre` (after a ReLU), zero the rest."""
     top = pre.topk(k, dim=-1, sorted=False)
     return torch.zeros_like(pre).scatter_(-1, top.indices, top.values.relu())
@@ -103,7 +110,7 @@ class SAE(nn.Module):
         return torch.addmm(self.b_enc, (x - self.b_dec).flatten(0, -2), self.W_enc).unflatten(0, x.shape[:-1])
 
     def activation(self, pre: Tensor) -> Tensor:
-        return topk_activation(pre, self.cfg.k) if self.cfg.architecture == "topk" else pre.relu()
+        return _topk_activation(pre, self.cfg.k) if self.cfg.architecture == "topk" else pre.relu()
 
     def encode(self, x: Tensor) -> Tensor:
         """Latent activations [..., d_sae] of activations x [..., d_in]."""
@@ -122,7 +129,7 @@ class SAE(nn.Module):
         self.W_dec.div_(self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8))
 
 
-def relu_sae_loss(sae: nn.Module, x: Tensor, l1_coefficient: float) -> tuple[Tensor, Tensor, Tensor]:
+def _relu_sae_loss(sae: nn.Module, x: Tensor, l1_coefficient: float) -> tuple[Tensor, Tensor, Tensor]:
     """(loss, mse, l1) of a ReLU SAE on x [batch, d_in]: mse = mean over the batch of
     ‖x - x̂‖² (summed over d_in); l1 = mean over the batch of Σ_i f_i ‖W_dec[i]‖ (the
     decoder-norm-weighted penalty); loss = mse + l1_coefficient * l1."""
@@ -133,7 +140,7 @@ def relu_sae_loss(sae: nn.Module, x: Tensor, l1_coefficient: float) -> tuple[Ten
     return mse + l1_coefficient * l1, mse, l1
 
 
-def aux_k_loss(pre: Tensor, dead: Tensor, residual: Tensor, W_dec: Tensor, k_aux: int) -> Tensor:
+def _aux_k_loss(pre: Tensor, dead: Tensor, residual: Tensor, W_dec: Tensor, k_aux: int) -> Tensor:
     """Gao et al.'s auxiliary loss: the `k_aux` largest pre-activations among the *dead*
     latents, as they are (no ReLU: a latent whose pre-activations are all negative must
     still get a gradient), decoded without b_dec, should reconstruct the residual x - x̂;
@@ -183,6 +190,7 @@ def train_sae(
     l1_warmup_steps: int = 0,
     seed: int = 0,
     log_every: int = 25,
+    aux_k_loss: Callable[[Tensor, Tensor, Tensor, Tensor, int], Tensor] | None = None,
 ) -> SAETrainResult:
     """Train `sae` on `activations` [n, d_in] with Adam; returns the history (chapter 05).
 
@@ -191,6 +199,11 @@ def train_sae(
     MSE + aux_k_coefficient × aux-k loss for "topk"), Adam, then the decoder rows are
     renormalized to unit norm. A latent is dead when it has not fired for `dead_window`
     steps. The L1 coefficient ramps up linearly over `l1_warmup_steps`.
+
+    `aux_k_loss`: your own `aux_k_loss(pre, dead, residual, W_dec, k_aux)` (chapter 05) for
+    the auxiliary term of a TopK SAE, in place of the library's. If it raises or returns
+    something other than a finite number, training says so once and goes on with the
+    library's.
 
     Speed (see `_fast_loss` and benchmarks/sae.py): large batches, a step with no matmul
     that does not need doing, and a sparse decoder for TopK; so on a CPU the time goes to
@@ -224,10 +237,17 @@ def train_sae(
         cursor += batch_size
 
         ramp = min(1.0, (step + 1) / l1_warmup_steps) if l1_warmup_steps else 1.0
-        loss, recon, n_active, fired = _fast_loss(
-            sae, x, l1_coefficient=ramp * l1_coefficient, aux_k_coefficient=aux_k_coefficient,
-            dead=steps_since_fired >= dead_window, k_aux=k_aux,
-        )
+        dead = steps_since_fired >= dead_window
+        options = dict(l1_coefficient=ramp * l1_coefficient, aux_k_coefficient=aux_k_coefficient, dead=dead, k_aux=k_aux)
+        try:
+            loss, recon, n_active, fired = _fast_loss(sae, x, **options, aux_fn=aux_k_loss)
+            if not torch.isfinite(loss).all():
+                raise ValueError(f"the loss came out as {loss.item()}")
+        except Exception as error:  # the learner's aux_k_loss failed: say so once, use the library's
+            if aux_k_loss is None:
+                raise
+            aux_k_loss = _stop_using(aux_k_loss, f"it failed with {type(error).__name__}: {error}")
+            loss, recon, n_active, fired = _fast_loss(sae, x, **options)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -238,7 +258,7 @@ def train_sae(
             if step % log_every == 0 or step == steps - 1:
                 result.losses.append(loss.item())
                 result.l0.append(n_active / len(x))
-                result.explained_variance.append(explained_variance(x, recon).item())
+                result.explained_variance.append(_explained_variance(x, recon).item())
                 result.dead_fraction.append((steps_since_fired >= dead_window).float().mean().item())
     sae.eval()
     result.seconds = time.perf_counter() - start
@@ -248,10 +268,16 @@ def train_sae(
     return result
 
 
+def _stop_using(fn: Callable, why: str) -> None:
+    name = getattr(fn, "__name__", "aux_k_loss")
+    print(f"train_sae: your {name} is not used from here on ({str(why)[:200]}); the library's is.")
+    return None
+
+
 def _fast_loss(sae: SAE, x: Tensor, *, l1_coefficient: float, aux_k_coefficient: float, dead: Tensor,
-               k_aux: int) -> tuple[Tensor, Tensor, float, Tensor]:
+               k_aux: int, aux_fn: Callable | None = None) -> tuple[Tensor, Tensor, float, Tensor]:
     """(loss, reconstruction, number of active latents, fired mask [d_sae]) of one batch;
-    the same loss as `relu_sae_loss` / MSE + aux-k, computed with fewer FLOPs.
+    the same loss as `_relu_sae_loss` / MSE + aux-k, computed with fewer FLOPs.
 
     - The pre-encoder bias is folded into the encoder bias, (x - b_dec) W_enc + b_enc =
       x W_enc + (b_enc - b_dec W_enc): x needs no gradient, so backward skips the
@@ -279,7 +305,9 @@ def _fast_loss(sae: SAE, x: Tensor, *, l1_coefficient: float, aux_k_coefficient:
     recon = F.embedding_bag(top.indices, sae.W_dec, per_sample_weights=values, mode="sum") + sae.b_dec
     loss = (recon - x).pow(2).sum(-1).mean()
     n_dead = int(dead.sum())
-    if aux_k_coefficient > 0 and n_dead > 0:
+    if aux_k_coefficient > 0 and n_dead > 0 and aux_fn is not None:  # the learner's aux-k loss
+        loss = loss + aux_k_coefficient * aux_fn(pre, dead, (x - recon).detach(), sae.W_dec, k_aux)
+    elif aux_k_coefficient > 0 and n_dead > 0:
         dead_ids = dead.nonzero().squeeze(1)  # choose among the dead columns only: cheap while few are dead
         aux = pre[:, dead_ids].topk(min(k_aux, n_dead), dim=-1, sorted=False)
         aux_recon = F.embedding_bag(dead_ids[aux.indices], sae.W_dec, per_sample_weights=aux.values, mode="sum")
@@ -314,7 +342,7 @@ def l0(acts: Tensor) -> Tensor:
     return (acts > 0).flatten(0, -2).sum(-1).float().mean()
 
 
-def explained_variance(x: Tensor, recon: Tensor) -> Tensor:
+def _explained_variance(x: Tensor, recon: Tensor) -> Tensor:
     """1 - Σ‖x - x̂‖² / Σ‖x - mean(x)‖², sums over tokens and d_in, mean over tokens."""
     x, recon = x.flatten(0, -2), recon.flatten(0, -2)
     residual = (x - recon).pow(2).sum()
@@ -327,7 +355,7 @@ def feature_density(acts: Tensor) -> Tensor:
     return (acts > 0).flatten(0, -2).float().mean(0)
 
 
-def dead_and_dense(acts: Tensor, dense_threshold: float = DENSE_THRESHOLD) -> tuple[Tensor, Tensor]:
+def _dead_and_dense(acts: Tensor, dense_threshold: float = DENSE_THRESHOLD) -> tuple[Tensor, Tensor]:
     """Boolean masks [d_sae]: latents that never fire on these tokens, and latents that fire
     on more than `dense_threshold` of them."""
     density = feature_density(acts)
@@ -357,7 +385,7 @@ def sae_metrics(sae: SAE, activations: Tensor, batch_size: int = 16384) -> dict:
     }
 
 
-def feature_recovery(W_dec: Tensor, true_directions: Tensor) -> Tensor:
+def _feature_recovery(W_dec: Tensor, true_directions: Tensor) -> Tensor:
     """Mean over true features of the largest cosine similarity between the feature's
     direction and any decoder row. W_dec [d_sae, d_in]; true_directions [n_features, d_in]."""
     dec = W_dec / W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8)
@@ -404,14 +432,14 @@ def spliced_losses(model, sae: nn.Module, tokens: Tensor, hook_name: str, first_
 # ---------------------------------------------------------------------------------------
 
 
-def top_activations(acts: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
+def _top_activations(acts: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor]:
     """The k largest entries of acts [batch, pos]: (values, batch indices, positions),
     largest first."""
     values, flat = acts.flatten().topk(k)
     return values, flat // acts.shape[1], flat % acts.shape[1]
 
 
-def precision_recall(fires: Tensor, labels: Tensor) -> tuple[float, float]:
+def detector_precision_recall(fires: Tensor, labels: Tensor) -> tuple[float, float]:
     """A latent as a detector: precision = P(label | fires), recall = P(fires | label).
     Both boolean tensors of the same shape; 0.0 where the denominator is empty."""
     fires, labels = fires.bool(), labels.bool()

@@ -66,7 +66,7 @@ from torch import Tensor, nn
 from mi_tutorial import checks, metrics, models, plotting, train
 from mi_tutorial.data import tinyworld
 from mi_tutorial import sae as sae_lib
-from mi_tutorial.checks._keys import superposition  # TODO(issue 15): chapter 04 toy model pieces belong in the library
+from mi_tutorial import toy_models  # chapter 04's toy model
 
 # One thread: most matmuls here are small, and on a busy 2-core machine a second thread
 # spends more time waiting for the first than it saves (chapter 04 measured 5x slower).
@@ -256,7 +256,7 @@ def fit(sae: SparseAutoencoder, data: Float[Tensor, "n d_in"], *, steps: int, l1
 # non-negative combination of known directions — exactly what an SAE assumes.
 #
 # We train one toy model (40 features in 10 dimensions, each present 2.5% of the time) with
-# chapter 04's reference code, and collect its hidden activations.
+# chapter 04's toy model (`mi_tutorial.toy_models`), and collect its hidden activations.
 
 # %%
 N_FEATURES, D_HIDDEN, DENSITY = 40, 10, 0.025
@@ -269,18 +269,18 @@ toy = nn.ParameterDict({
 })
 toy_history = train.train(
     toy,
-    make_batch=lambda step: superposition.generate_features(feature_probability, 512),
-    loss_fn=lambda model, x: superposition.importance_weighted_loss(
-        superposition.toy_model_forward(model["W"], model["b_final"], x), x, importance
+    make_batch=lambda step: toy_models.generate_features(feature_probability, 512),
+    loss_fn=lambda model, x: toy_models.importance_weighted_loss(
+        toy_models.toy_model_forward(model["W"], model["b_final"], x), x, importance
     ).sum(),
     steps=1000,
     lr=1e-2,
     desc="toy model",
 )
 W_toy = toy["W"].detach()[0]  # [d_hidden feature]
-represented = W_toy.norm(dim=0) > superposition.NORM_THRESHOLD
+represented = W_toy.norm(dim=0) > toy_models.NORM_THRESHOLD
 true_directions = W_toy.T[represented]  # [feature d_hidden]: the features the model stores
-features = superposition.generate_features(feature_probability, 40_000, torch.Generator().manual_seed(1))[:, 0]
+features = toy_models.generate_features(feature_probability, 40_000, torch.Generator().manual_seed(1))[:, 0]
 hidden = features @ W_toy.T  # [batch d_hidden]: the activations the SAE will see
 print(f"toy model trained in {toy_history.seconds:.1f} s; it represents {int(represented.sum())} of "
       f"{N_FEATURES} features; a hidden vector holds {(features > 0).sum(-1).float().mean():.2f} features on average")
@@ -573,7 +573,8 @@ assert relu_health["dense"] > 3 * topk_health["dense"]
 # did not fire on these 8,000 test tokens). To see your auxiliary loss at work, we kill
 # half the latents on purpose — an encoder bias of -2 keeps them out of the top 16 — and
 # train two TopK SAEs from that start, without and with the aux-k loss (coefficient 1/32,
-# `k_aux = d_in / 2 = 64`, as in the paper).
+# `k_aux = d_in / 2 = 64`, as in the paper). The trainer uses *your* `aux_k_loss`
+# (`aux_k_loss=aux_k_loss`); if yours raises, it says so and uses the library's.
 
 # %%
 revival = {}
@@ -581,7 +582,7 @@ for aux_coefficient in (0.0, 1 / 32):
     sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=D_MODEL, d_sae=D_SAE, architecture="topk", k=16), seed=0)
     with torch.no_grad():
         sae.b_enc[: D_SAE // 2] = -2.0
-    sae_lib.train_sae(sae, train_acts, aux_k_coefficient=aux_coefficient, **LM_TRAIN)
+    sae_lib.train_sae(sae, train_acts, aux_k_coefficient=aux_coefficient, aux_k_loss=aux_k_loss, **LM_TRAIN)
     revival[aux_coefficient] = health(sae, test_acts)["dead"]
     print(f"aux-k coefficient {aux_coefficient:.3f}: {revival[aux_coefficient]:.0%} of the latents never fire on the test text")
 assert revival[0.0] > 0.45 and revival[1 / 32] < revival[0.0] - 0.1, "the aux-k loss should revive dead latents"

@@ -762,7 +762,7 @@ hits = fires.T @ train_labels.float()
 f1 = 2 * hits / (fires.sum(0) + train_labels.sum())  # F1 of each latent as a detector of "harmful"
 refusal_latent = int(f1.argmax())
 test_latents, test_labels = last_position_latents(harmful_test, harmless_test)
-precision, recall = sae_lib.precision_recall(test_latents[:, refusal_latent] > 0, test_labels)
+precision, recall = sae_lib.detector_precision_recall(test_latents[:, refusal_latent] > 0, test_labels)
 latent_dir = sae.W_dec[refusal_latent].detach()
 cosines = F.cosine_similarity(sae.W_dec.detach(), refusal_dir[None], dim=-1)  # [d_sae]
 print(f"refusal latent {refusal_latent}: precision {precision:.2f}, recall {recall:.2f} on the test requests")

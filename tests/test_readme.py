@@ -79,7 +79,7 @@ def test_pyproject_declares_the_design_dependencies_with_ranges():
         assert name in names, f"{name} missing from dependencies"
         assert "<" in names[name] and ">=" in names[name], f"{names[name]} needs a range"
     assert "transformer_lens>=4.1,<5" in project["dependencies"]
-    assert project["scripts"]["mi-tutorial"] == "mi_tutorial.course.cli:main"
+    assert project["scripts"]["mi-tutorial"] == "mi_tutorial.course:main"
     # the learner's library needs none of the tooling's packages (Colab installs no extras)
     base = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["dependencies"]}
     assert not {"jupytext", "jupyterlab", "nbclient", "nbformat"} & base

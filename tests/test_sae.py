@@ -38,33 +38,33 @@ def test_l0_and_density_count_positive_entries():
     acts = torch.tensor([[0.0, 2.0, 0.0, 1.0], [3.0, 0.0, 0.0, 0.5]])
     assert sae_lib.l0(acts).item() == 2.0
     assert sae_lib.feature_density(acts).tolist() == [0.5, 0.5, 0.0, 1.0]
-    dead, dense = sae_lib.dead_and_dense(acts, dense_threshold=0.6)
+    dead, dense = sae_lib._dead_and_dense(acts, dense_threshold=0.6)
     assert dead.tolist() == [False, False, True, False] and dense.tolist() == [False, False, False, True]
 
 
 def test_explained_variance_by_hand():
     x = torch.tensor([[1.0, 0.0], [3.0, 4.0]])  # mean [2, 2]; Σ‖x - mean‖² = 1+4+1+4 = 10
-    assert sae_lib.explained_variance(x, x).item() == 1.0
-    assert sae_lib.explained_variance(x, x.mean(0).expand_as(x)).item() == pytest.approx(0.0)
+    assert sae_lib._explained_variance(x, x).item() == 1.0
+    assert sae_lib._explained_variance(x, x.mean(0).expand_as(x)).item() == pytest.approx(0.0)
     recon = x + torch.tensor([[1.0, 0.0], [0.0, -2.0]])  # Σ error² = 1 + 4 = 5
-    assert sae_lib.explained_variance(x, recon).item() == pytest.approx(0.5)
+    assert sae_lib._explained_variance(x, recon).item() == pytest.approx(0.5)
 
 
 def test_feature_recovery_by_hand():
     true = torch.eye(3)
-    assert sae_lib.feature_recovery(torch.eye(3) * 5, true).item() == pytest.approx(1.0)
+    assert sae_lib._feature_recovery(torch.eye(3) * 5, true).item() == pytest.approx(1.0)
     # feature 2 has no latent of its own: its best cosine is 0; an antiparallel latent does not count
     W_dec = torch.tensor([[1.0, 0, 0], [0, 2.0, 0], [0, 0, -1.0]])
-    assert sae_lib.feature_recovery(W_dec, true).item() == pytest.approx(2 / 3)
+    assert sae_lib._feature_recovery(W_dec, true).item() == pytest.approx(2 / 3)
 
 
 def test_precision_recall_and_top_activations():
     fires = torch.tensor([True, True, False, True, False])
     labels = torch.tensor([True, False, False, True, True])
-    assert sae_lib.precision_recall(fires, labels) == pytest.approx((2 / 3, 2 / 3))
-    assert sae_lib.precision_recall(torch.zeros(3, dtype=torch.bool), labels[:3]) == (0.0, 0.0)
+    assert sae_lib.detector_precision_recall(fires, labels) == pytest.approx((2 / 3, 2 / 3))
+    assert sae_lib.detector_precision_recall(torch.zeros(3, dtype=torch.bool), labels[:3]) == (0.0, 0.0)
     acts = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.0, 0.95]])
-    values, rows, positions = sae_lib.top_activations(acts, 2)
+    values, rows, positions = sae_lib._top_activations(acts, 2)
     assert values.tolist() == pytest.approx([0.95, 0.9]) and rows.tolist() == [1, 0] and positions.tolist() == [2, 1]
 
 
@@ -75,7 +75,7 @@ def test_ce_loss_score_is_saelens_formula():
 
 def test_topk_activation_keeps_k_largest_and_relus_them():
     pre = torch.tensor([[3.0, -1.0, 2.0, 0.5], [-3.0, -2.0, -0.5, -4.0]])
-    assert sae_lib.topk_activation(pre, 2).tolist() == [[3.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
+    assert sae_lib._topk_activation(pre, 2).tolist() == [[3.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
 
 
 def test_clamp_latent_changes_only_that_latent():
@@ -99,13 +99,13 @@ def test_fast_loss_matches_the_plain_definition(architecture, k):
     dead = torch.arange(24) % 3 == 0
     loss, recon, n_active, fired = sae_lib._fast_loss(sae, x, l1_coefficient=0.3, aux_k_coefficient=0.5, dead=dead, k_aux=5)
     if architecture == "standard":
-        expected, _, _ = sae_lib.relu_sae_loss(sae, x, 0.3)
+        expected, _, _ = sae_lib._relu_sae_loss(sae, x, 0.3)
         acts = sae.encode(x)
     else:
         pre = sae.pre_acts(x)
-        acts = sae_lib.topk_activation(pre, k)
+        acts = sae_lib._topk_activation(pre, k)
         plain_recon = sae.decode(acts)
-        expected = (plain_recon - x).pow(2).sum(-1).mean() + 0.5 * sae_lib.aux_k_loss(
+        expected = (plain_recon - x).pow(2).sum(-1).mean() + 0.5 * sae_lib._aux_k_loss(
             pre, dead, (x - plain_recon).detach(), sae.W_dec, 5)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert torch.allclose(recon, sae.decode(acts).detach(), atol=1e-4)
@@ -128,7 +128,7 @@ def test_train_sae_recovers_planted_directions(architecture, k):
     result = sae_lib.train_sae(sae, data, steps=600, batch_size=1024, lr=1e-2, l1_coefficient=0.05, aux_k_coefficient=1 / 32)
     assert result.losses[-1] < result.losses[0] / 3
     assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(12), atol=1e-5)  # renormalized every step
-    assert sae_lib.feature_recovery(sae.W_dec.detach(), directions).item() > 0.9
+    assert sae_lib._feature_recovery(sae.W_dec.detach(), directions).item() > 0.9
     assert result.tokens == 600 * 1024 and result.tokens_per_second > 0
 
 
@@ -217,6 +217,40 @@ def test_aux_k_loss_reaches_dead_latents_with_negative_pre_activations():
     dead = torch.tensor([False, False, False, False, True, True])
     residual = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
     W_dec = torch.randn(6, 3, generator=torch.Generator().manual_seed(2))
-    sae_lib.aux_k_loss(pre, dead, residual, W_dec, k_aux=2).backward()
+    sae_lib._aux_k_loss(pre, dead, residual, W_dec, k_aux=2).backward()
     assert (pre.grad[:, 4] != 0).all() and (pre.grad[:, :4] == 0).all()
-    assert sae_lib.aux_k_loss(pre, torch.zeros(6, dtype=torch.bool), residual, W_dec, 2).item() == 0.0
+    assert sae_lib._aux_k_loss(pre, torch.zeros(6, dtype=torch.bool), residual, W_dec, 2).item() == 0.0
+
+
+def _killed_topk_sae(seed: int = 0) -> sae_lib.SAE:
+    sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=8, d_sae=32, architecture="topk", k=2), seed=seed)
+    with torch.no_grad():
+        sae.b_enc[:16] = -3.0  # half the latents start dead
+    return sae
+
+
+def test_train_sae_uses_the_learners_aux_k_loss_and_falls_back_when_it_fails(capsys):
+    """Chapter 05 passes the learner's aux_k_loss: it is the one used (the same result as the
+    library's when it is right), and a stub or a broken one is replaced by the library's."""
+    acts = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
+    options = dict(steps=30, batch_size=128, lr=1e-2, aux_k_coefficient=0.5, dead_window=2, k_aux=4)
+    calls = []
+
+    def aux_k_loss(pre, dead, residual, W_dec, k_aux):
+        calls.append(int(dead.sum()))
+        return sae_lib._aux_k_loss(pre, dead, residual, W_dec, k_aux)
+
+    mine, library = _killed_topk_sae(), _killed_topk_sae()
+    sae_lib.train_sae(mine, acts, **options, aux_k_loss=aux_k_loss)
+    sae_lib.train_sae(library, acts, **options)
+    assert calls and all(n > 0 for n in calls)
+    assert torch.allclose(mine.W_enc, library.W_enc, atol=1e-4)
+
+    def stub(pre, dead, residual, W_dec, k_aux):
+        raise NotImplementedError()
+
+    for broken in (stub, lambda pre, dead, residual, W_dec, k_aux: torch.tensor(float("nan"))):
+        fallback = _killed_topk_sae()
+        sae_lib.train_sae(fallback, acts, **options, aux_k_loss=broken)
+        assert torch.allclose(fallback.W_enc, library.W_enc, atol=1e-4)
+        assert capsys.readouterr().out.count("is not used from here on") == 1

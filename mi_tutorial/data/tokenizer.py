@@ -71,7 +71,7 @@ def load_tokenizer(name: str, directory: Path | str = TOKENIZER_DIR):
     """The shipped tokenizer `name` ("tinyworld", "attn-only-2l"), loaded from its folder.
 
     TransformerLens needs it loaded this way (`AutoTokenizer.from_pretrained(folder)`) to
-    prepend `<bos>` in `to_tokens`; see shared notes on attaching tokenizers.
+    prepend `<bos>` in `to_tokens`.
     """
     from transformers import AutoTokenizer
 

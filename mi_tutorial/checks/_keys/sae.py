@@ -10,8 +10,8 @@ by a solution and its key cannot pass unseen:
 - explained variance from the per-dimension variances;
 - dead / dense latents from firing counts, precision and recall from a confusion matrix;
 - the aux-k loss on the dead columns only, decoded row by row;
-- the CE losses with `F.cross_entropy` on the shifted logits, the SAE spliced in by
-  concatenation, and the clamp as "decode the edited latents, add the SAE's error back".
+- the CE losses with `F.cross_entropy` on the shifted logits;
+- the clamp as "decode the edited latents, add the SAE's error back".
 
 `SAE` is the library's module (its parameters, config and initialisation) with `encode`,
 `decode` and `normalize_decoder` written out here.
@@ -23,8 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mi_tutorial.sae import DENSE_THRESHOLD, SAEConfig
-from mi_tutorial.sae import SAE as _LibrarySAE
+from mi_tutorial.sae import DENSE_THRESHOLD, SAE as _LibrarySAE, SAEConfig
 
 __all__ = [
     "DENSE_THRESHOLD",
@@ -140,11 +139,16 @@ def spliced_losses(
     """Next-token losses clean, with the SAE's reconstruction at `hook_name` (positions from
     `first_pos` on), and with that activation zeroed there; SAELens's names."""
 
+    # In place, as a TransformerBridge needs: at some hook points (resid_mid) the model reads
+    # the hooked tensor itself after the hook, not only what the hook returns.
     def splice(act, hook):
-        return torch.cat([act[:, :first_pos], sae(act[:, first_pos:])], dim=1)
+        later = act.narrow(1, first_pos, act.shape[1] - first_pos)
+        later.copy_(sae(later.clone()))
+        return act
 
     def zero(act, hook):
-        return torch.cat([act[:, :first_pos], torch.zeros_like(act[:, first_pos:])], dim=1)
+        act.narrow(1, first_pos, act.shape[1] - first_pos).zero_()
+        return act
 
     clean = _next_token_loss(model(tokens), tokens)
     with_sae = _next_token_loss(

@@ -57,7 +57,8 @@ def main(chapters: list[str]) -> None:
     rows, figures = [], {}
     for chapter in chapters:
         cls = _harness_class(chapter)
-        namespace = solution_cells.solution_namespace(cls.stem)
+        with contextlib.redirect_stdout(io.StringIO()):  # the setup cells print examples
+            namespace = solution_cells.solution_namespace(cls.stem)
         for name, args in cls.check_args.items():
             check = getattr(cls.module, name)
 

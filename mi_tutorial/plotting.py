@@ -6,6 +6,7 @@ test or a learner can inspect it) and shows it unless `show=False`.
 
 from __future__ import annotations
 
+import html
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -84,25 +85,38 @@ def imshow(
     xlabel: str = "",
     ylabel: str = "",
     title: str = "",
+    color_label: str = "",
     diverging: bool = True,
     show: bool = True,
 ) -> go.Figure:
-    """A heat map of a 2D tensor; diverging colours centred on 0 unless `diverging=False`."""
+    """A heat map of a 2D tensor; diverging colours centred on 0 unless `diverging=False`.
+    `color_label` titles the colour bar: what the colours measure, with its unit."""
     array = _numpy(values)
     if array.ndim != 2:
         raise ValueError(f"imshow wants a 2D tensor (rows, columns); got shape {tuple(array.shape)}.")
-    fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, aspect="auto")
+    fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, color_label, aspect="auto")
     return _finish(fig, show)
 
 
-def _heatmap(array, x, y, xlabel: str, ylabel: str, title: str, diverging: bool, **options) -> go.Figure:
-    """px.imshow with the course's labels and, if `diverging`, red-blue colours centred on 0."""
+def _heatmap(
+    array,
+    x,
+    y,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    diverging: bool,
+    color_label: str = "",
+    **options,
+) -> go.Figure:
+    """px.imshow with the course's labels, the colour bar titled `color_label`, and, if
+    `diverging`, red-blue colours centred on 0."""
     scale = {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
     return px.imshow(
         array,
         x=[str(v) for v in x] if x is not None else None,
         y=[str(v) for v in y] if y is not None else None,
-        labels={"x": xlabel, "y": ylabel},
+        labels={"x": xlabel, "y": ylabel, "color": color_label or "value"},
         title=title,
         **scale,
         **options,
@@ -169,7 +183,11 @@ def attention_patterns(tokens: Sequence[str], pattern) -> OfflineHTML:
             f"for {len(tokens)} tokens; got {tuple(pattern.shape)}. "
             "For a cache from a batch, pass cache['pattern', layer][0]."
         )
-    return OfflineHTML(cv.attention.attention_patterns(tokens=list(tokens), attention=pattern))
+    # circuitsvis inserts each token as HTML: escape it (or `<bos>` vanishes as an unknown
+    # tag), and end it with a space (shown as a non-breaking one), so word-level tokens do not
+    # run together ("giftsocklamp") and an empty token still has a place to point at.
+    shown = [html.escape(str(token)) + " " for token in tokens]
+    return OfflineHTML(cv.attention.attention_patterns(tokens=shown, attention=pattern))
 
 
 # --- several small panels side by side (introduced in chapter 04) ----------------------------
@@ -198,15 +216,17 @@ def imshow_grid(
     xlabel: str = "",
     ylabel: str = "",
     title: str = "",
+    color_label: str = "",
     diverging: bool = True,
     show: bool = True,
 ) -> go.Figure:
-    """Heat maps of a 3D tensor [panel, rows, columns] side by side, on one colour scale."""
+    """Heat maps of a 3D tensor [panel, rows, columns] side by side, on one colour scale
+    (titled `color_label`: what the colours measure)."""
     array = _numpy(values)
     if array.ndim != 3:
         raise ValueError(f"imshow_grid wants a 3D tensor (panel, rows, columns); got shape {tuple(array.shape)}.")
     names = _panel_titles(titles, array.shape[0], "imshow_grid")
-    fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, facet_col=0)
+    fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, color_label, facet_col=0)
     fig.for_each_annotation(lambda a: a.update(text=names[int(a.text.split("=")[-1])]))  # "facet_col=3" -> title 3
     return _finish(fig, show)
 

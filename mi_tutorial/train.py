@@ -128,6 +128,19 @@ def next_token_loss(model: torch.nn.Module, tokens: Tensor) -> Tensor:
     return lm_loss(model(tokens), tokens)
 
 
+def use_one_thread() -> None:
+    """Make torch use one CPU thread from now on; every chapter's setup cell calls it.
+
+    The course's models are tiny: a second thread has nothing to share and only adds
+    overhead, and on a busy CPU OpenMP's spin-waiting makes small matrix products many
+    times slower. Chapter 01's training cell was measured at 80-110 s with two threads on
+    a busy two-core machine, 6 s with one (same loss). The thread count also changes how
+    sums are split, so fixing it keeps results the same from machine to machine.
+    `single_threaded()` does the same for one block only, then restores the count.
+    """
+    torch.set_num_threads(1)
+
+
 @contextmanager
 def single_threaded():
     """Run torch on one CPU thread, then restore the previous count.

@@ -56,6 +56,7 @@ from mi_tutorial import checks, models, plotting, train
 from mi_tutorial.data import reversal
 
 _ = torch.manual_seed(0)  # (assigned, so the cell does not display the generator it returns)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 
 # %% [markdown]
 # ## Part 1 — The components
@@ -489,8 +490,9 @@ plotting.attention_patterns(str_tokens, all_heads)  # heads 0-3 are layer 0's, 4
 # model's `W_O` (`model.W_O`, `[layer, head, d_head, d_model]`).
 #
 # *Why by hand?* The old `HookedTransformer` had `model.set_use_attn_result(True)`; on
-# TransformerLens 4's native models it raises `NotImplementedError`, and setting the config
-# flag is silently ignored. Computing `z @ W_O` is exact and works on every model.
+# TransformerLens 4's native models it raises `NotImplementedError`, and so does setting the
+# config flag (`bridge.cfg.use_attn_result = True`), at the assignment (the cell after this
+# exercise shows both). Computing `z @ W_O` is exact and works on every model.
 
 # %%
 def head_outputs(cache, model, layer: int) -> Float[Tensor, "batch pos head d_model"]:
@@ -511,6 +513,19 @@ checks.ch01.check_head_outputs(head_outputs)
 last = cfg.n_layers - 1
 per_head = head_outputs(cache, bridge, last)
 print("max |sum of heads + b_O - attn_out|:", (per_head.sum(dim=2) + bridge.b_O[last] - cache["attn_out", last]).abs().max().item())
+
+# Both switches for per-head outputs refuse on a native bridge, as exercise 1.11 says:
+for name, switch_on in (
+    ("bridge.set_use_attn_result(True)", lambda: bridge.set_use_attn_result(True)),
+    ("bridge.cfg.use_attn_result = True", lambda: setattr(bridge.cfg, "use_attn_result", True)),
+):
+    try:
+        switch_on()
+    except NotImplementedError:
+        print(f"{name}: raises NotImplementedError")
+    else:
+        raise AssertionError(f"{name} worked here: the text of exercise 1.11 is out of date")
+assert not bridge.cfg.use_attn_result
 
 # %% [markdown]
 # ### Exercise 1.12 — A hook that ablates one head
@@ -580,6 +595,7 @@ plotting.imshow(
     xlabel="head",
     ylabel="layer",
     title="Loss increase on the reversed half when the head is zero-ablated",
+    color_label="loss increase (nats)",
 )
 top = ablation.flatten().argmax().item()
 print(f"largest single-head increase: L{top // cfg.n_heads}H{top % cfg.n_heads}, +{ablation.max():.4f} nats")

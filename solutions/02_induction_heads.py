@@ -65,9 +65,7 @@ from mi_tutorial.course.recipes import attn_only_2l as recipe
 from mi_tutorial.data import repeated_tokens
 
 torch.manual_seed(0)
-# These models are tiny: a second thread only adds overhead, and on a busy CPU OpenMP's
-# spin-waiting makes small matrix products many times slower.
-torch.set_num_threads(1)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 
 # %% [markdown]
 # ## Part 1 — The phase change, live
@@ -253,7 +251,9 @@ checks.ch02.check_prev_token_score(prev_token_score)
 #
 # A **duplicate-token head** attends from a token to earlier occurrences of the *same* token.
 # For every query whose token appeared earlier in its sequence, add up the attention it pays
-# to those earlier positions; average that over all such queries (and the batch). Work for any
+# to those earlier positions; average that over all such queries of the whole batch, pooled:
+# one mean over every (sequence, query) pair that has an earlier copy, not a mean per
+# sequence then over the batch (a sequence with more repeats counts more). Work for any
 # tokens, not only repeated runs: build a `[batch, q_pos, k_pos]` mask of "same token, and
 # `k_pos < q_pos`" (a token is not its own duplicate).
 
@@ -334,6 +334,7 @@ plotting.imshow(
     x=[f"H{head}" for head in range(model.cfg.n_heads)],
     xlabel="head",
     title="Your head scores",
+    color_label="score (mean attention)",
     diverging=False,
 )
 for kind, table in scores.items():
@@ -444,6 +445,7 @@ by_half = torch.stack([attribution[:, :HALF_LEN].mean(dim=(0, 1)), attribution[:
 plotting.imshow(
     by_half, x=components, y=["first half", "repeated half"], xlabel="component",
     title="Mean direct contribution to the correct token's logit",
+    color_label="logit",
 )
 top_components = [components[i] for i in by_half[1].argsort(descending=True)[: len(induction_heads)]]
 prev_attribution = by_half[1, components.index(f"L{prev_layer}H{prev_head}")].item()
@@ -523,6 +525,7 @@ plotting.imshow(
     x=[f"H{head}" for head in range(model.cfg.n_heads)],
     xlabel="head",
     title=f"Rise of the repeated-half loss (clean: {repeated_loss:.3f} nats) when one head is ablated",
+    color_label="loss rise (nats)",
 )
 worst = {}
 for kind, table in ablation.items():
@@ -602,6 +605,7 @@ plotting.imshow(
     full_ov_circuit(model, induction_layer, induction_head).AB,
     x=vocab, y=vocab, xlabel="output logit", ylabel="attended-to token",
     title=f"Full OV circuit of induction head {induction_layer}.{induction_head}",
+    color_label="logit",
 )
 
 # %% [markdown]
@@ -670,6 +674,7 @@ positions = list(range(model.cfg.n_ctx))
 plotting.imshow(
     positional, x=positions, y=positions, xlabel="key position", ylabel="query position", diverging=False,
     title=f"Positional attention pattern of previous-token head {prev_layer}.{prev_head}",
+    color_label="attention",
 )
 positional_prev = positional.diagonal(offset=-1).mean().item()
 print(f"from positions alone, head {prev_layer}.{prev_head} puts {positional_prev:.2f} of its attention on "
@@ -752,6 +757,7 @@ plotting.imshow(
     y=[f"0.{h}" for h in range(model.cfg.n_heads)],
     xlabel="kind: layer-1 head", ylabel="layer-0 head", diverging=False,
     title="Composition scores from layer-0 heads into layer-1 heads",
+    color_label="composition score",
 )
 
 # %% [markdown]
@@ -850,7 +856,7 @@ if gpt2 is not None:
     for kind in ("previous-token", "induction"):
         print(f"GPT-2 {kind} heads (score >= {THRESHOLD}): {heads_above(gpt2_scores[kind])}")
     plotting.imshow(gpt2_scores["induction"], xlabel="head", ylabel="layer", diverging=False,
-                    title="Induction scores of GPT-2 small")
+                    title="Induction scores of GPT-2 small", color_label="induction score")
 
 # %% [markdown]
 # ## Summary

@@ -62,13 +62,11 @@ from transformer_lens import ActivationCache
 from transformer_lens.utilities import get_act_name
 from transformer_lens.utilities.statistics import success_rate_ci
 
-from mi_tutorial import checks, models, plotting
+from mi_tutorial import checks, models, plotting, train
 from mi_tutorial.data import tinyworld
 
 torch.manual_seed(0)
-# A 4-layer model with d_model 128 gains nothing from a second thread, and on a busy CPU
-# OpenMP's spin-waiting makes small matrix products many times slower.
-torch.set_num_threads(1)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 
 # %% [markdown]
 # ## Part 1 — The task and the metric
@@ -126,11 +124,14 @@ checks.ch03.check_logit_diff(logit_diff)
 clean_ld = logit_diff(clean_logits, prompts.answers, prompts.wrong).mean().item()
 corrupted_ld = logit_diff(corrupted_logits, prompts.answers, prompts.wrong).mean().item()
 print(f"mean logit difference: clean {clean_ld:.2f}, corrupted {corrupted_ld:.2f}")
+assert clean_ld > 5 and abs(corrupted_ld) < clean_ld / 5  # the text below says so
 
 # %% [markdown]
 # On clean prompts the right name wins by a wide margin (a logit difference of 8 is odds of
-# about 3000 to 1). On corrupted prompts the model has no way to choose and the difference
-# is near 0. Everything in between is what the patching experiments measure.
+# about 3000 to 1). On corrupted prompts the model has no way to choose: the difference is
+# small beside the clean one (less than a fifth of it in size; the printout shows its sign,
+# here a slight lean to the subject), not exactly 0. Everything in between is what the
+# patching experiments measure.
 
 # %% [markdown]
 # ### Exercise 3.2 — A normalized metric
@@ -237,6 +238,7 @@ labels = [f"{i}: {word}" for i, word in enumerate(model.to_str_tokens(clean_toke
 plotting.imshow_grid(
     block_results, titles=["resid_pre", "attn_out", "mlp_out"], x=labels, xlabel="position (first prompt's words)",
     ylabel="layer", title="Denoising: metric after patching one activation from the clean run",
+    color_label="normalized metric (1 = clean)",
 )
 
 # %%
@@ -310,7 +312,8 @@ checks.ch03.check_patch_heads_all_pos(patch_heads_all_pos)
 HEAD_ACTS = ("z", "q", "k", "v", "pattern")
 head_results = torch.stack([patch_heads_all_pos(model, corrupted_tokens, clean_cache, metric, act) for act in HEAD_ACTS])
 plotting.imshow_grid(head_results, titles=["output (z)", "query", "key", "value", "pattern"],
-                     xlabel="head", ylabel="layer", title="Denoising one head at every position")
+                     xlabel="head", ylabel="layer", title="Denoising one head at every position",
+                     color_label="normalized metric (1 = clean)")
 mover_heads = [tuple(h) for h in (head_results[0] > THRESHOLD).nonzero().tolist()]
 print("heads whose output restores more than 10%:",
       ", ".join(f"L{layer}H{head} ({head_results[0, layer, head]:.2f})" for layer, head in mover_heads))
@@ -408,7 +411,8 @@ checks.ch03.check_denoise_and_noise(denoise_and_noise)
 # %%
 both_ways = denoise_and_noise(model, clean_tokens, corrupted_tokens, metric)
 plotting.imshow_grid(both_ways, titles=["denoising (1 = restores)", "noising (0 = breaks)"], xlabel="head",
-                     ylabel="layer", title="One head's output, patched in each direction")
+                     ylabel="layer", title="One head's output, patched in each direction",
+                     color_label="normalized metric (1 = clean)")
 for layer, head in mover_heads:
     print(f"L{layer}H{head}: denoising {both_ways[0, layer, head]:.2f}, noising {both_ways[1, layer, head]:.2f}")
 denoise_sum = sum(both_ways[0, l, h].item() for l, h in mover_heads)
@@ -467,7 +471,8 @@ attention = {
     "END→END-1 (previous)": attention_between(clean_cache, marks, "end", "prev"),
 }
 plotting.imshow_grid(torch.stack(list(attention.values())), titles=list(attention), xlabel="head", ylabel="layer",
-                     diverging=False, title="Mean attention between marked positions (clean prompts)")
+                     diverging=False, title="Mean attention between marked positions (clean prompts)",
+                     color_label="attention")
 for layer, head in mover_heads:
     print(f"L{layer}H{head} attends from END to: " + ", ".join(f"{k[4:]} {attention[k][layer, head]:.2f}" for k in ("END→IO", "END→S1", "END→S2")))
 assert all(attention["END→S2"][l, h] > attention["END→IO"][l, h] + attention["END→S1"][l, h] for l, h in mover_heads)
@@ -651,9 +656,11 @@ assert name_movers and all(layer > moved_by for layer, _ in name_movers)
 # attend to *both* names, IO and S1 (compare the two numbers), not to the IO alone as GPT-2's
 # do. They bring the candidates; the S2 movers and the MLPs strike out the subject. The other
 # heads this corruption finds do not look at the names from END: they attend to the word the
-# printout names, which by then holds what earlier layers put there about the names (where
-# they act, `patch_heads_by_pos` on `io_tokens` would tell you). The whole story, as your
-# measurements tell it:
+# printout names. A head of layer 0 reads nothing there but that word's embedding and
+# position (no layer came before it), so its effect on the answer comes from other positions,
+# where it can attend to a name; a head of a later layer may also read, at that word, what
+# earlier layers wrote there about the names. Where each acts, `patch_heads_by_pos` on
+# `io_tokens` would tell you. The whole story, as your measurements tell it:
 
 # %%
 def role(layer: int, head: int) -> str:
@@ -934,7 +941,8 @@ if gpt2 is not None:
     top = gpt2_heads.flatten().abs().topk(min(5, gpt2_heads.numel())).indices
     print("GPT-2 heads with the largest effect: " + ", ".join(
         f"L{i // gpt2.cfg.n_heads}H{i % gpt2.cfg.n_heads} ({gpt2_heads.flatten()[i]:.2f})" for i in top.tolist()))
-    plotting.imshow(gpt2_heads, xlabel="head", ylabel="layer", title="GPT-2 small: denoising each head's output (ABC)")
+    plotting.imshow(gpt2_heads, xlabel="head", ylabel="layer", title="GPT-2 small: denoising each head's output (ABC)",
+                    color_label="normalized metric (1 = clean)")
 
 # %% [markdown]
 # ## Summary

@@ -58,9 +58,7 @@ from torch import Tensor, nn
 
 from mi_tutorial import checks, plotting, train
 
-# These models are tiny (a few hundred weights each): extra threads only add overhead, and
-# on a busy 2-core machine they made training 5x slower (20 s instead of 4 s) in our runs.
-torch.set_num_threads(1)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 torch.manual_seed(0)
 
 NORM_THRESHOLD = 0.5  # ||W_i|| below this: feature i is "not represented" (trained norms sit near 0 or near 1)
@@ -279,7 +277,8 @@ checks.ch04.check_norms_and_interference(norms_and_interference)
 # %%
 W = model.W.detach()[chosen]  # [setting d_hidden feature], the best restart of each sparsity
 WtW = einops.einsum(W, W, "instance d_hidden f_i, instance d_hidden f_j -> instance f_i f_j")
-plotting.imshow_grid(WtW, titles=SPARSITY_NAMES, xlabel="feature j", ylabel="feature i", title="WᵀW of each instance")
+plotting.imshow_grid(WtW, titles=SPARSITY_NAMES, xlabel="feature j", ylabel="feature i", title="WᵀW of each instance",
+                    color_label="W_i · W_j")
 
 # %% [markdown]
 # Then each feature's norm, coloured by its interference (the paper's bar charts), and the
@@ -461,7 +460,9 @@ plotting.show(fig)
 # feature has `D_i = 1/2` (`D*` joins them once the norms reach 1). Only past that stretch
 # do more features squeeze in. The paper found more such sticky values (2/5 for
 # pentagons, 3/4 for tetrahedra, 3/8, …) and explained them with the geometry of *uniform
-# polytopes*; in this small model 1/2 is the one that holds longest.
+# polytopes*. In this small model 1/2 is not the only long one: past it, sixteen features
+# share the five dimensions with `D_i` near `5/16` (= m / 16) over about as many sparsities
+# (the cell below measures both stretches).
 
 # %%
 pair_levels = [
@@ -476,6 +477,14 @@ assert len(pair_levels) >= 3 and pair_levels == list(range(pair_levels[0], pair_
     "the 1/2 plateau: at least three consecutive sparsities with exactly 2m features, all in antipodal pairs"
 )
 assert d_star[-1] < 0.3, "at the highest sparsity, each feature should get well under half a dimension"
+sixteen_levels = [
+    k
+    for k in range(len(big_densities))
+    if big_represented[k].sum() == 16 and ((D_big[k][big_represented[k]] - 5 / 16).abs() < 0.03).all()
+]
+print(f"16 features stored, all with D_i within 0.03 of 5/16, at 1/(1-S) = "
+      f"{[round(v, 2) for v in inverse_density[sixteen_levels].tolist()]}")
+assert abs(len(sixteen_levels) - len(pair_levels)) <= 1, "the text says the 5/16 plateau holds about as long as 1/2's"
 
 # %% [markdown]
 # ## Part 4 — The phase change
@@ -597,6 +606,7 @@ fig = plotting.imshow_grid(
     xlabel="importance of the extra feature",
     ylabel="density",
     title="What happens to the extra feature",
+    color_label="solution",
     diverging=False,
     show=False,
 )

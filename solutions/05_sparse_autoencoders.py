@@ -68,9 +68,7 @@ from mi_tutorial.data import tinyworld
 from mi_tutorial import sae as sae_lib
 from mi_tutorial import toy_models  # chapter 04's toy model
 
-# One thread: most matmuls here are small, and on a busy 2-core machine a second thread
-# spends more time waiting for the first than it saves (chapter 04 measured 5x slower).
-torch.set_num_threads(1)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 _ = torch.manual_seed(0)  # (assigned, so the cell does not display the generator it returns)
 
 # %% [markdown]
@@ -334,7 +332,7 @@ dec_unit = toy_sae.W_dec.detach() / toy_sae.W_dec.detach().norm(dim=-1, keepdim=
 cos = (true_directions / true_directions.norm(dim=-1, keepdim=True)) @ dec_unit.T  # [feature d_sae]
 order = cos.argmax(dim=0).argsort()  # latents sorted by the feature they resemble most
 plotting.imshow(cos[:, order], xlabel="latent (sorted)", ylabel="true feature",
-                title="Cosine between each true feature and each SAE latent")
+                title="Cosine between each true feature and each SAE latent", color_label="cosine")
 
 # %% [markdown]
 # What goes wrong when the settings are off? Three more SAEs, each with one thing changed:
@@ -367,6 +365,7 @@ good, small, low, high = variant_results.values()
 assert small["recovery"] < good["recovery"] - 0.15, "too few latents should recover fewer features"
 assert low["l0"] > 2 * good["l0"] and low["recovery"] < good["recovery"] - 0.1, "a tiny L1 should give dense, mixed latents"
 assert high["ev"] < good["ev"] - 0.2, "a huge L1 should wreck the reconstruction"
+assert high["l0"] < 0.01 and high["recovery"] > 0.3, "the text below: a huge L1 kills every latent, recovery stays up"
 
 # %% [markdown]
 # Read the table:
@@ -376,7 +375,11 @@ assert high["ev"] < good["ev"] - 0.2, "a huge L1 should wreck the reconstruction
 # - **L1 too small**: nothing pushes the SAE to be sparse, so it reconstructs with many
 #   small, mixed activations (the L0 rises far above the true number of active features)
 #   and its latents are blends, not features.
-# - **L1 too large**: latents fire rarely and weakly, so reconstruction collapses.
+# - **L1 too large**: the penalty wins outright: no latent fires at all (L0 0), the SAE
+#   outputs only its decoder bias, and the reconstruction collapses. Its recovery is still
+#   well above 0: recovery reads only the decoder's columns, which stay wherever they were
+#   when the latents stopped firing (a dead latent gets no gradient). A recovery means
+#   nothing without the L0 and the explained variance next to it.
 #
 # The last two show why you cannot pick the L1 coefficient by reconstruction error alone,
 # nor by sparsity alone: you trade one for the other, and on real data there is no ground
@@ -948,8 +951,9 @@ assert same and loaded.cfg.hook_name == HOOK and loaded.cfg.k == 16
 # - Latents found without labels detect structures we know are there (a topic, names,
 #   harmful requests), and clamping one steers what the model writes.
 #
-# Chapter 06 finds the refusal behaviour as a single direction and compares it with the
-# refusal latent you found here.
+# Chapter 06 finds the refusal behaviour as a single direction, then trains a TopK SAE of
+# its own at the layer where it reads that direction (not the SAE you trained here) and
+# compares the direction with that SAE's best refusal latent.
 #
 # ## Questions: predict, then run
 # 1. Train the toy SAE with 40 latents (exactly one per feature). Predict the recovery,

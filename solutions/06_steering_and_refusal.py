@@ -62,13 +62,11 @@ from jaxtyping import Float, Int
 from torch import Tensor
 from transformer_lens.utilities import get_act_name
 
-from mi_tutorial import checks, models, plotting
+from mi_tutorial import checks, models, plotting, train
 from mi_tutorial.data import tinyworld
 
 torch.manual_seed(0)
-# A 4-layer, 128-wide model: a second thread only adds overhead, and on a busy CPU OpenMP's
-# spin-waiting makes small matrix products many times slower.
-torch.set_num_threads(1)
+train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 
 # %% [markdown]
 # ## Part 1 — Refusal, measured
@@ -239,7 +237,7 @@ layer_names = [f"resid_pre {layer}" for layer in range(model.cfg.n_layers)] + ["
 position_names = ["-3 (? or .)", "-2 (Assistant)", "-1 (:)"]
 norms = candidates.norm(dim=-1)  # [layer_plus_1 n_positions]
 plotting.imshow(norms, x=position_names, y=layer_names, xlabel="position", ylabel="read at",
-                title="Length of the difference of means", diverging=False)
+                title="Length of the difference of means", color_label="norm (residual-stream units)", diverging=False)
 print("lengths at resid_pre 0:", [f"{n:.3f}" for n in norms[0].tolist()])
 assert norms[0, 1:].max() < 1e-5 and norms[1:, -1].min() > norms[1:, :-1].max()
 
@@ -720,9 +718,11 @@ assert affine["harmful"] < 0.1 and affine["harmless"] < 0.05 and kl_affine < 0.1
 #
 # ## Part 6 — A detector is not a lever: the refusal direction and an SAE latent
 #
-# Chapter 05 trained sparse autoencoders on this model and found a latent that fires at the
-# end of harmful requests and almost nowhere else. Is that latent the refusal direction?
-# Train a TopK SAE (chapter 05's reference trainer) on ordinary TinyWorld text, read where the
+# Chapter 05 trained sparse autoencoders on this model and found a latent that, at the last
+# position of a request, fires on harmful requests far more than on harmless ones (it looked
+# at that position only). Is such a latent the refusal direction? Chapter 05's SAE was read
+# at another layer, so train one here: a TopK SAE (chapter 05's reference trainer) on
+# ordinary TinyWorld text, read where the
 # direction was read, take the latent that best separates harmful from harmless *training*
 # requests, and compare: how well it detects on the test requests, its angle to the
 # difference of means, and what each direction does when ablated and when added.
@@ -731,6 +731,7 @@ assert affine["harmful"] < 0.1 and affine["harmless"] < 0.05 and kl_affine < 0.1
 from mi_tutorial import sae as sae_lib
 
 read_hook = get_act_name("resid_pre", layer) if layer < model.cfg.n_layers else get_act_name("resid_post", model.cfg.n_layers - 1)
+assert read_hook != "blocks.2.hook_resid_pre", "the text above says chapter 05's SAE (at blocks.2) was read elsewhere"
 
 
 def residual_at(tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:

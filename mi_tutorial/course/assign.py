@@ -35,8 +35,11 @@ c = get_config()  # noqa: F821 (nbgrader defines get_config when it reads this f
 # exercise notebooks of chapters/ (nbgrader's default stub adds a "# your code here" line).
 c.ClearSolutions.code_stub = {"python": "raise NotImplementedError()"}
 
-# Per cell, in seconds: chapters train small models on CPU (nbgrader's default is 30).
-c.Execute.timeout = 600
+# Per cell, in seconds: nbgrader's default (30) is too short for the chapters' training
+# cells, 600 lets one endless loop cost ten minutes per submission. The longest cell of the
+# course (chapter 02's training) took 51 s on a busy two-core machine (load 13): 180 leaves
+# over 3x room. A cell that runs longer is stopped and its check scores 0.
+c.Execute.timeout = 180
 '''
 
 

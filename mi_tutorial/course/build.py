@@ -21,6 +21,14 @@ alone in its cell. The source keeps them together, where the author writes them.
 A notebook someone has edited (its cells no longer match the hash recorded when it was
 generated) is never overwritten: `build` skips it and says so, and `build --force` first
 moves it aside to `NAME.bak-<time>.ipynb`.
+
+`build --check` reports exactly what `build` would change, and names the command that
+changes it: a notebook that is missing or generated from an older source is stale
+(`mi-tutorial build`), one that is both stale and edited needs `mi-tutorial build --force`.
+A notebook that was only run (outputs, execution counts, Jupyter's metadata), or edited
+by a learner since it was generated from the current source, is up to date: the test
+command passes on a learner's checkout. That committed notebooks carry no outputs is a
+test of what git holds (tests/test_newcomer.py), not of the files on disk.
 """
 
 from __future__ import annotations
@@ -231,10 +239,12 @@ def _content_hash(nb: nbformat.NotebookNode) -> str:
 
 def _header_cell(chapter: Chapter, kind: str) -> nbformat.NotebookNode:
     source = chapter.source.relative_to(chapter.root).as_posix()
+    solution = chapter.solution_notebook.relative_to(chapter.root).as_posix()
     note = {
         "solutions": "Edit that file, not this one.",
         "exercises": "This copy is yours to work in: `mi-tutorial build` never overwrites "
-        "a notebook you have edited.",
+        f"a notebook you have edited. **The solutions are in `{solution}`** (in JupyterLab "
+        f"opened by `mi-tutorial start`: the `solutions` folder of the file browser).",
     }[kind]
     return nbformat.v4.new_markdown_cell(
         f"*Generated from `{source}` by `mi-tutorial build` ({kind}). {note}*"
@@ -310,25 +320,41 @@ def build_notebook(chapter: Chapter, kind: str) -> nbformat.NotebookNode:
 # --- writing them, without ever losing somebody's work ---------------------------------------
 
 
-def _edit_state(path: Path, expected_hash: str) -> str:
-    """'missing', 'ran' (same cells, only outputs differ), 'generated' or 'edited'."""
+def _generated_part(nb: nbformat.NotebookNode) -> list:
+    """What the builder writes and Jupyter keeps: cell types, sources, tags, nbgrader
+    metadata and the notebook's `mi_tutorial` metadata; not outputs, execution counts or
+    the metadata Jupyter adds when a notebook is run."""
+    cells = [
+        (c.cell_type, c.source, c.metadata.get("tags", []), c.metadata.get("nbgrader"))
+        for c in nb.cells
+    ]
+    return [cells, nb.metadata.get("mi_tutorial")]
+
+
+def _edit_state(path: Path, expected: nbformat.NotebookNode) -> str:
+    """'missing', 'ran' (what the builder writes is unchanged: only outputs and Jupyter's
+    metadata differ), 'current-edited' (edited since it was generated from the current
+    source), 'generated' (from an older source, not edited) or 'edited' (both)."""
     if not path.exists():
         return "missing"
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception:  # unreadable: treat it as somebody's work, never as disposable
         return "edited"
-    cells = _content_hash(nb)
-    if cells != nb.metadata.get("mi_tutorial", {}).get("content_sha256"):
-        return "edited"
-    return "ran" if cells == expected_hash else "generated"
+    if _generated_part(nb) == _generated_part(expected):
+        return "ran"
+    recorded = nb.metadata.get("mi_tutorial", {}).get("content_sha256")
+    if _content_hash(nb) == recorded:
+        return "generated"
+    current = recorded == expected.metadata["mi_tutorial"]["content_sha256"]
+    return "current-edited" if current else "edited"
 
 
 @dataclass
 class BuildResult:
     written: list[Path]
-    stale: list[Path]
-    kept: list[Path]  # edited by someone, left alone
+    stale: list[Path]  # `mi-tutorial build` writes them (with `check`: would write them)
+    kept: list[Path]  # stale but edited by someone, left alone: `mi-tutorial build --force`
     backups: list[Path]
 
     @property
@@ -337,10 +363,12 @@ class BuildResult:
 
 
 def build(
-    root: Path = COURSE_ROOT, *, check: bool = False, force: bool = False, chapters=None
+    root: Path | None = None, *, check: bool = False, force: bool = False, chapters=None
 ) -> BuildResult:
-    """Generate every chapter's notebooks; with `check`, only report the stale ones."""
+    """Generate every chapter's notebooks; with `check`, change nothing and report what
+    `build` would write (`stale`) and what only `build --force` would (`kept`)."""
     result = BuildResult([], [], [], [])
+    root = COURSE_ROOT if root is None else root
     for chapter in chapters if chapters is not None else find_chapters(root):
         for kind, path in (
             ("solutions", chapter.solution_notebook),
@@ -350,12 +378,12 @@ def build(
             expected = nbformat.writes(notebook) + "\n"
             if path.exists() and path.read_text(encoding="utf-8") == expected:
                 continue
-            if check:  # CI: the committed file must be byte-identical (so no outputs either)
-                result.stale.append(path)
+            state = _edit_state(path, notebook)
+            if state in ("ran", "current-edited"):
+                continue  # run or edited since the current source: nothing new to write
+            if check:
+                (result.kept if state == "edited" else result.stale).append(path)
                 continue
-            state = _edit_state(path, notebook.metadata["mi_tutorial"]["content_sha256"])
-            if state == "ran":
-                continue  # somebody ran it: keep their outputs, there is nothing new to write
             if state == "edited":
                 if not force:
                     result.kept.append(path)

@@ -1,14 +1,14 @@
 """`mi-tutorial`: open the course, list its chapters, build notebooks, check the set-up.
 
-    mi-tutorial start [JUPYTER ARGS…]   open JupyterLab on chapters/
-    mi-tutorial list                    chapters: title, time budget, exercises
-    mi-tutorial build [--check] [--force]
-    mi-tutorial check NOTEBOOK|FOLDER… [--json FILE] [--jobs N] [--timeout S]
-                                        run a copy of each notebook; a table of its exercises
-    mi-tutorial assign CHAPTER… --out DIR [--nbgrader] [--assignment NAME]
-                                        a handout folder for a class (and an nbgrader course)
-    mi-tutorial doctor [--network]      versions, CPU/GPU, offline status, checkpoints
-    mi-tutorial train NAME [--out DIR] [--steps N]  retrain a shipped model from its seed
+mi-tutorial start [JUPYTER ARGS…]   open JupyterLab on the course (chapters/, solutions/)
+mi-tutorial list                    chapters: title, time budget, exercises
+mi-tutorial build [--check] [--force]
+mi-tutorial check NOTEBOOK|FOLDER… [--json FILE] [--jobs N] [--timeout S]
+                                    run a copy of each notebook; a table of its exercises
+mi-tutorial assign CHAPTER… --out DIR [--nbgrader] [--assignment NAME]
+                                    a handout folder for a class (and an nbgrader course)
+mi-tutorial doctor [--network]      versions, CPU/GPU, offline status, checkpoints
+mi-tutorial train NAME [--out DIR] [--steps N]  retrain a shipped model from its seed
 """
 
 from __future__ import annotations
@@ -34,6 +34,22 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def jupyterlab_command(extra: list[str]) -> list[str]:
+    """What `start` runs: JupyterLab rooted at the course folder, so that both chapters/ and
+    solutions/ are in its file browser, opening on chapters/; `--allow-root` when run as
+    root (containers, cloud machines), where JupyterLab otherwise refuses to start."""
+    command = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        f"--ServerApp.root_dir={build.COURSE_ROOT}",
+        "--ServerApp.default_url=/lab/tree/chapters",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        command.append("--allow-root")
+    return [*command, *extra]
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     chapters = build.COURSE_ROOT / "chapters"
     if not any(chapters.glob("*.ipynb")):
@@ -44,8 +60,12 @@ def cmd_start(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={chapters}", *args.jupyter_args]
-    print(f"Opening JupyterLab on {chapters} (stop it with Ctrl-C).", flush=True)
+    command = jupyterlab_command(args.jupyter_args)
+    print(
+        f"Opening JupyterLab on {build.COURSE_ROOT} (chapters/ and solutions/; "
+        "stop it with Ctrl-C):\n  " + " ".join(command[1:]),
+        flush=True,
+    )
     os.execv(sys.executable, command)
     return 0  # not reached: execv replaces this process
 
@@ -60,7 +80,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{'NN':<3} {'title':<{title_width}}  {'time':<10} {'exercises':>9}  solutions")
     for r in rows:
         solution = "yes" if r["solution_notebook"] else "missing (run `mi-tutorial build`)"
-        print(f"{r['number']:<3} {r['title']:<{title_width}}  {r['time_budget']:<10} {r['exercises']:>9}  {solution}")
+        print(
+            f"{r['number']:<3} {r['title']:<{title_width}}  {r['time_budget']:<10} "
+            f"{r['exercises']:>9}  {solution}"
+        )
     return 0
 
 
@@ -76,13 +99,19 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"backup  {_relative(path)} (your edited copy, moved aside)")
     for path in result.kept:
         print(
-            f"kept    {_relative(path)}: it has edits of yours, so it was not regenerated. "
-            "Run `mi-tutorial build --force` to move it aside and write a fresh copy."
+            f"kept    {_relative(path)}: its source has changed, but it has edits of yours, so it "
+            "was not regenerated. Run `mi-tutorial build --force` to move it aside and write a "
+            "fresh copy.",
+            file=sys.stderr if args.check else sys.stdout,
         )
     if result.stale:
-        print("Stale generated notebooks (run `mi-tutorial build`, then commit them):", file=sys.stderr)
+        print(
+            "Stale generated notebooks (run `mi-tutorial build`, then commit them):",
+            file=sys.stderr,
+        )
         for path in result.stale:
             print(f"  {_relative(path)}", file=sys.stderr)
+    if result.stale or (args.check and result.kept):
         return 1
     if args.check:
         print("All generated notebooks are up to date.")
@@ -108,7 +137,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if len(reports) > 1:
         print(f"{sum(r.ok for r in reports)} of {len(reports)} notebooks: every exercise passed.")
     if args.json:
-        args.json.write_text(json.dumps([r.as_dict() for r in reports], indent=2, ensure_ascii=False) + "\n")
+        args.json.write_text(
+            json.dumps([r.as_dict() for r in reports], indent=2, ensure_ascii=False) + "\n"
+        )
         print(f"wrote   {_relative(args.json)}")
     return 0 if all(r.ok for r in reports) else 1
 
@@ -130,7 +161,9 @@ def cmd_assign(args: argparse.Namespace) -> int:
 
 
 def _network_status(probe: bool) -> str:
-    flags = [name for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(name) == "1"]
+    flags = [
+        name for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(name) == "1"
+    ]
     setting = f" ({', '.join(flags)} set)" if flags else ""
     if not probe:
         return (
@@ -139,9 +172,15 @@ def _network_status(probe: bool) -> str:
         )
     try:
         with socket.create_connection(HUB_HOST, timeout=3):
-            return f"online: {HUB_HOST[0]} is reachable{setting}; the optional real-model sections can download"
+            return (
+                f"online: {HUB_HOST[0]} is reachable{setting}; "
+                "the optional real-model sections can download"
+            )
     except OSError:
-        return f"offline: {HUB_HOST[0]} is not reachable{setting}; the course runs fine, real-model sections are skipped"
+        return (
+            f"offline: {HUB_HOST[0]} is not reachable{setting}; "
+            "the course runs fine, real-model sections are skipped"
+        )
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -150,13 +189,26 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from mi_tutorial import models
 
     print(f"python            {platform.python_version()} ({sys.executable})")
-    for package in ("mi-tutorial", "torch", "transformer_lens", "circuitsvis", "plotly", "jupytext", "jupyterlab", "nbval"):
+    for package in (
+        "mi-tutorial",
+        "torch",
+        "transformer_lens",
+        "circuitsvis",
+        "plotly",
+        "jupytext",
+        "jupyterlab",
+        "nbval",
+    ):
         try:
             version = metadata.version(package)
         except metadata.PackageNotFoundError:
             version = "not installed"
         print(f"{package:<17} {version}")
-    gpu = "CUDA: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (the course runs on CPU)"
+    gpu = (
+        "CUDA: " + torch.cuda.get_device_name(0)
+        if torch.cuda.is_available()
+        else "none (the course runs on CPU)"
+    )
     print(f"CPU               {os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads")
     print(f"GPU               {gpu}")
     print(f"network           {_network_status(args.network)}")
@@ -192,59 +244,95 @@ def make_parser() -> argparse.ArgumentParser:
 
     start = sub.add_parser(
         "start",
-        help="open JupyterLab on the exercise notebooks (chapters/)",
-        description="Open JupyterLab on chapters/. Other arguments (e.g. --no-browser) go to JupyterLab.",
+        help="open JupyterLab on the course (chapters/ and solutions/)",
+        description="Run `python -m jupyterlab --ServerApp.root_dir=COURSE "
+        "--ServerApp.default_url=/lab/tree/chapters`, with --allow-root when run as root: the "
+        "file browser shows chapters/ and solutions/. Other arguments (e.g. --no-browser) go to "
+        "JupyterLab.",
     )
     start.set_defaults(func=cmd_start)
 
     sub.add_parser("list", help="list the chapters").set_defaults(func=cmd_list)
 
     build_cmd = sub.add_parser("build", help="generate notebooks from solutions/NN_topic.py")
-    build_cmd.add_argument("--check", action="store_true", help="change nothing; exit 1 if any notebook is stale")
-    build_cmd.add_argument("--force", action="store_true", help="also regenerate edited notebooks (moving them aside first)")
+    build_cmd.add_argument(
+        "--check", action="store_true", help="change nothing; exit 1 if any notebook is stale"
+    )
+    build_cmd.add_argument(
+        "--force",
+        action="store_true",
+        help="also regenerate edited notebooks (moving them aside first)",
+    )
     build_cmd.set_defaults(func=cmd_build)
 
     check = sub.add_parser(
         "check",
         help="run a copy of notebooks headless and report each exercise",
-        description="Run a copy of each notebook headless (the file itself is never changed) and print, "
+        description="Run a copy of each notebook headless (the file itself is never changed) "
+        "and print, "
         "for each exercise: passed, failed (with the check's message), not attempted, or an error. "
         "Exits 0 only when every exercise of every notebook passed.",
     )
-    check.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK", help="notebooks, or folders of them")
-    check.add_argument("--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON")
-    check.add_argument("--jobs", type=int, default=1, metavar="N", help="check N notebooks at a time (default 1)")
+    check.add_argument(
+        "notebooks", nargs="+", type=Path, metavar="NOTEBOOK", help="notebooks, or folders of them"
+    )
+    check.add_argument(
+        "--json", type=Path, metavar="FILE", help="also write the results to FILE as JSON"
+    )
+    check.add_argument(
+        "--jobs", type=int, default=1, metavar="N", help="check N notebooks at a time (default 1)"
+    )
     check.add_argument(
         "--timeout",
         type=int,
         default=grading.DEFAULT_TIMEOUT,
         metavar="S",
-        help=f"interrupt any one cell after S seconds and go on with the next (default {grading.DEFAULT_TIMEOUT})",
+        help="interrupt any one cell after S seconds and go on with the next "
+        f"(default {grading.DEFAULT_TIMEOUT})",
     )
     check.set_defaults(func=cmd_check)
 
     assign = sub.add_parser(
         "assign",
         help="write a handout folder for a class",
-        description="Write DIR with the chosen chapters' exercise notebooks and a README for students; "
+        description="Write DIR with the chosen chapters' exercise notebooks and a README for "
+        "students; "
         "with --nbgrader, DIR/handout holds those and DIR/nbgrader is an nbgrader course folder "
         "whose source/ holds the solution notebooks.",
     )
-    assign.add_argument("chapters", nargs="+", metavar="CHAPTER", help="chapter numbers, e.g. 01 02")
-    assign.add_argument("--out", type=Path, required=True, metavar="DIR", help="a new or empty folder")
-    assign.add_argument("--nbgrader", action="store_true", help="also write an nbgrader course folder")
-    assign.add_argument("--assignment", metavar="NAME", help="the assignment's name (default: ch01, ch01_02, …)")
+    assign.add_argument(
+        "chapters", nargs="+", metavar="CHAPTER", help="chapter numbers, e.g. 01 02"
+    )
+    assign.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="a new or empty folder"
+    )
+    assign.add_argument(
+        "--nbgrader", action="store_true", help="also write an nbgrader course folder"
+    )
+    assign.add_argument(
+        "--assignment", metavar="NAME", help="the assignment's name (default: ch01, ch01_02, …)"
+    )
     assign.set_defaults(func=cmd_assign)
 
-    doctor = sub.add_parser("doctor", help="report versions, hardware, network and checkpoint status")
-    doctor.add_argument("--network", action="store_true", help="test whether the model hub is reachable")
+    doctor = sub.add_parser(
+        "doctor", help="report versions, hardware, network and checkpoint status"
+    )
+    doctor.add_argument(
+        "--network", action="store_true", help="test whether the model hub is reachable"
+    )
     doctor.set_defaults(func=cmd_doctor)
 
     train = sub.add_parser("train", help="retrain a shipped model from its recorded seed")
     train.add_argument("name", help="a shipped model, e.g. attn-only-2l")
-    train.add_argument("--out", type=Path, default=None, help="write the checkpoint here instead of the package")
-    train.add_argument("--steps", type=int, default=None,
-                       help="train for this many steps instead of the recipe's (a quick try; needs --out)")
+    train.add_argument(
+        "--out", type=Path, default=None, help="write the checkpoint here instead of the package"
+    )
+    train.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="train for this many steps instead of the recipe's (a quick try; needs --out)",
+    )
     train.set_defaults(func=cmd_train)
     return parser
 

@@ -36,13 +36,21 @@ from pathlib import Path
 
 import nbformat
 
-from mi_tutorial.protocol import EXERCISE_HEADING, FAILED, NOT_ATTEMPTED, PASSED, REPORT_ENV, read_reports
+from mi_tutorial.protocol import (
+    EXERCISE_HEADING,
+    FAILED,
+    NOT_ATTEMPTED,
+    PASSED,
+    REPORT_ENV,
+    read_reports,
+)
 
 # What the checks write is in mi_tutorial.protocol: the file they append to (REPORT_ENV)
 # and the three results a check can give. The rest are this module's verdicts.
 ERROR, NOT_RUN, NOT_CHECKED = "error", "not run", "not checked"
 STATUSES = (PASSED, FAILED, NOT_ATTEMPTED, ERROR, NOT_RUN, NOT_CHECKED)
-DEFAULT_TIMEOUT = 300  # seconds per cell; ch01 trains for ~20 s on an idle 2-core laptop, 100 s under load
+# Seconds per cell, the same as nbgrader_config.py's (mi_tutorial/course/assign.py explains it).
+DEFAULT_TIMEOUT = 180
 PROBE_TIMEOUT = 20  # after an interrupt, how long the kernel has to show it is responsive again
 _HEADING = EXERCISE_HEADING
 _TIMED_OUT = "CellTimedOut"  # the ename nbclient reports for a cell we interrupted
@@ -110,7 +118,14 @@ def exercise_cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list[int]]
 
 
 def _first_line(cell: nbformat.NotebookNode) -> str:
-    line = next((l.strip() for l in cell.source.splitlines() if l.strip() and not l.strip().startswith("#")), "")
+    line = next(
+        (
+            l.strip()
+            for l in cell.source.splitlines()
+            if l.strip() and not l.strip().startswith("#")
+        ),
+        "",
+    )
     return line if len(line) <= 60 else line[:57] + "..."
 
 
@@ -131,10 +146,18 @@ def _run_cells(nb, folder: Path, env: dict, timeout: int) -> dict[int, _Outcome]
         kernel_name="python3",  # this Python: jupyter_client runs the kernel with sys.executable
         allow_errors=True,
         interrupt_on_timeout=True,
-        error_on_timeout={"ename": _TIMED_OUT, "evalue": f"ran longer than {timeout:g} s", "traceback": []},
+        error_on_timeout={
+            "ename": _TIMED_OUT,
+            "evalue": f"ran longer than {timeout:g} s",
+            "traceback": [],
+        },
         startup_timeout=120,
         resources={"metadata": {"path": str(folder)}},
         on_cell_executed=on_executed,
+        # The kernel's own log goes to this terminal. At its default level it warns that
+        # "Kernel is running over TCP without encryption": true of every local kernel (the
+        # connection is to 127.0.0.1) and read by learners as something wrong. Errors still show.
+        extra_arguments=["--IPKernelApp.log_level=ERROR"],
     )
     code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
 
@@ -149,19 +172,28 @@ def _run_cells(nb, folder: Path, env: dict, timeout: int) -> dict[int, _Outcome]
                 try:
                     client.execute_cell(nb.cells[index], index)
                 except DeadKernelError:
-                    outcomes[index] = _Outcome("died", "the kernel died while this cell ran (os._exit? out of memory?)")
+                    outcomes[index] = _Outcome(
+                        "died", "the kernel died while this cell ran (os._exit? out of memory?)"
+                    )
                     stop(index, f"the kernel died in cell {index + 1}")
                     break
                 reply = replies.pop(index, {})
                 if reply.get("status") == "error" and reply.get("ename") == _TIMED_OUT:
-                    outcomes[index] = _Outcome("timeout", f"ran longer than {timeout:g} s and was interrupted (an endless loop?)")
+                    outcomes[index] = _Outcome(
+                        "timeout",
+                        f"ran longer than {timeout:g} s and was interrupted (an endless loop?)",
+                    )
                     if not _responsive(client, nb):
                         stop(index, f"the kernel stayed stuck after cell {index + 1} timed out")
                         break
                 elif reply.get("status") == "error":
-                    outcomes[index] = _error_outcome(reply.get("ename", "Error"), str(reply.get("evalue", "")))
+                    outcomes[index] = _error_outcome(
+                        reply.get("ename", "Error"), str(reply.get("evalue", ""))
+                    )
                 elif any(p.get("source") == "ask_exit" for p in reply.get("payload", [])):
-                    outcomes[index] = _Outcome("died", "this cell called exit() or quit(), which stops the kernel")
+                    outcomes[index] = _Outcome(
+                        "died", "this cell called exit() or quit(), which stops the kernel"
+                    )
                     stop(index, f"cell {index + 1} stopped the kernel with exit()")
                     break
                 else:
@@ -176,6 +208,10 @@ def _error_outcome(ename: str, evalue: str) -> _Outcome:
     first = (evalue.strip().splitlines() or [""])[0][:300]
     if ename == "NotImplementedError" and not first:
         first = "it runs code still left as `raise NotImplementedError()`"
+    if ename == "SystemExit":
+        return _Outcome(
+            "error", f"SystemExit: this cell called sys.exit({first}), which stops the cell", ename
+        )
     return _Outcome("error", f"{ename}: {first}" if first else ename, ename)
 
 
@@ -187,7 +223,9 @@ def _responsive(client, nb) -> bool:
     client.error_on_timeout = {"ename": _PROBE_TIMED_OUT, "evalue": "", "traceback": []}
     answered = {}
     hook = client.on_cell_executed
-    client.on_cell_executed = lambda cell, cell_index, execute_reply: answered.update(execute_reply.get("content", {}))
+    client.on_cell_executed = lambda cell, cell_index, execute_reply: answered.update(
+        execute_reply.get("content", {})
+    )
     nb.cells.append(probe)  # nbclient stores the cell it ran at its index: give it one of its own
     try:
         client.execute_cell(probe, len(nb.cells) - 1)
@@ -203,43 +241,77 @@ def _responsive(client, nb) -> bool:
 _read_reports = read_reports  # the last record each check wrote, by exercise number
 
 
-def _judge(number: str, title: str, cells: list[int], outcomes: dict[int, _Outcome], reported: dict) -> ExerciseResult:
-    if number in reported:
-        record = reported[number]
-        status = record.get("status") if record.get("status") in (PASSED, FAILED, NOT_ATTEMPTED) else FAILED
-        return ExerciseResult(number, title, status, str(record.get("message", "")))
+def _judge(
+    number: str, title: str, cells: list[int], outcomes: dict[int, _Outcome], reported: dict
+) -> ExerciseResult:
     mine = [outcomes.get(i, _Outcome("not run", "")) for i in cells]
-    for state in ("died", "timeout"):
-        hit = next((o for o in mine if o.state == state), None)
-        if hit:
-            return ExerciseResult(number, title, ERROR, hit.text)
+    # What stopped one of the exercise's own cells (an endless loop, exit(), sys.exit(), a
+    # dead kernel) is what happened to it, whatever a check said afterwards about a stub or
+    # a half-defined function: it is reported in this exercise's row, never hidden.
+    stopped = next(
+        (
+            (cells[k], o)
+            for state in ("died", "timeout", "exit")
+            for k, o in enumerate(mine)
+            if o.state == state or (state == "exit" and o.ename == "SystemExit")
+        ),
+        None,
+    )
+    record = reported.get(number)
+    if stopped and not (record and record.get("status") == PASSED):
+        index, outcome = stopped
+        return ExerciseResult(number, title, ERROR, f"cell {index + 1}: {outcome.text}")
+    if record:
+        status = (
+            record.get("status")
+            if record.get("status") in (PASSED, FAILED, NOT_ATTEMPTED)
+            else FAILED
+        )
+        message = str(record.get("message", ""))
+        if stopped:
+            message += f"\n(but cell {stopped[0] + 1}: {stopped[1].text})"
+        return ExerciseResult(number, title, status, message)
     errors = [o for o in mine if o.state == "error"]
     if errors:
         if errors[0].ename == "NotImplementedError":
-            return ExerciseResult(number, title, NOT_ATTEMPTED, "your code still raises NotImplementedError")
+            return ExerciseResult(
+                number, title, NOT_ATTEMPTED, "your code still raises NotImplementedError"
+            )
         return ExerciseResult(number, title, ERROR, errors[0].text)
     if not cells:
-        return ExerciseResult(number, title, NOT_CHECKED, "no code cell under this exercise's heading")
+        return ExerciseResult(
+            number, title, NOT_CHECKED, "no code cell under this exercise's heading"
+        )
     if all(o.state == "not run" for o in mine):
         return ExerciseResult(number, title, NOT_RUN, mine[0].text or "its cells did not run")
     return ExerciseResult(
-        number, title, NOT_CHECKED, "its cells ran without an error, but no check reported: is the check call still there?"
+        number,
+        title,
+        NOT_CHECKED,
+        "its cells ran without an error, but no check reported: is the check call still there?",
     )
 
 
 def check_notebook(path: Path | str, *, timeout: int = DEFAULT_TIMEOUT) -> NotebookReport:
-    """Execute a copy of the notebook at `path` and report each exercise; the file is not touched."""
+    """Execute a copy of the notebook at `path` and report each exercise; the file is not
+    touched."""
     path = Path(path)
     start = time.perf_counter()
     try:
         nb = nbformat.read(path, as_version=4)
     except Exception as error:
-        return NotebookReport(str(path), [], [f"could not read it as a notebook: {type(error).__name__}: {error}"])
+        return NotebookReport(
+            str(path), [], [f"could not read it as a notebook: {type(error).__name__}: {error}"]
+        )
     exercises = exercise_cells(nb)
     if not exercises:
         return NotebookReport(
-            str(path), [], ["no exercises found: no markdown cell has a `### Exercise N.M` heading. "
-                            "Is it one of the course's notebooks (chapters/NN_topic.ipynb)?"]
+            str(path),
+            [],
+            [
+                "no exercises found: no markdown cell has a `### Exercise N.M` heading. "
+                "Is it one of the course's notebooks (chapters/NN_topic.ipynb)?"
+            ],
         )
     for cell in nb.cells:  # run from a clean slate, as "Restart and run all" would
         if cell.cell_type == "code":
@@ -251,7 +323,9 @@ def check_notebook(path: Path | str, *, timeout: int = DEFAULT_TIMEOUT) -> Noteb
         outcomes = _run_cells(nb, path.resolve().parent, env, timeout)
         reported = _read_reports(report_file)
 
-    results = [_judge(number, title, cells, outcomes, reported) for number, title, cells in exercises]
+    results = [
+        _judge(number, title, cells, outcomes, reported) for number, title, cells in exercises
+    ]
     in_exercises = {i for _, _, cells in exercises for i in cells}
     notes = []
     stopped = next((o for o in outcomes.values() if o.state == "not run"), None)
@@ -264,7 +338,11 @@ def check_notebook(path: Path | str, *, timeout: int = DEFAULT_TIMEOUT) -> Noteb
     known = {r.exercise for r in results}
     for name, record in reported.items():  # a check whose exercise has no heading here
         if name not in known:
-            results.append(ExerciseResult(name, "", record.get("status", FAILED), str(record.get("message", ""))))
+            results.append(
+                ExerciseResult(
+                    name, "", record.get("status", FAILED), str(record.get("message", ""))
+                )
+            )
     return NotebookReport(str(path), results, notes, time.perf_counter() - start, nb)
 
 
@@ -297,7 +375,9 @@ _SHOW_MESSAGE = (FAILED, ERROR, NOT_RUN, NOT_CHECKED)
 
 
 def format_report(report: NotebookReport) -> str:
-    lines = [f"{report.notebook}  ({len(report.exercises)} exercises, ran in {report.seconds:.1f} s)"]
+    lines = [
+        f"{report.notebook}  ({len(report.exercises)} exercises, ran in {report.seconds:.1f} s)"
+    ]
     if report.exercises:
         width = min(40, max([len("title")] + [len(e.title) for e in report.exercises]))
         lines.append(f"  {'exercise':<9} {'title':<{width}}  result")

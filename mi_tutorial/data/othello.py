@@ -122,7 +122,7 @@ class Game:
 
     @classmethod
     def from_position(cls, board, player: int, size: int = SIZE) -> Game:
-        """A game continuing from `board` (flat list or [size, size] tensor) with `player` to move."""
+        """A game going on from `board` (flat list or [size, size] tensor), `player` to move."""
         if isinstance(board, Tensor):
             board = board.flatten().tolist()
         board = [int(v) for v in board]
@@ -133,7 +133,8 @@ class Game:
         ):
             raise ValueError(
                 f"from_position needs {size * size} cells of 1 (black), -1 (white) or 0 (empty) "
-                f"and player 1 or -1; got {len(board)} cells, values {sorted(set(board))}, player {player!r}."
+                f"and player 1 or -1; got {len(board)} cells, values {sorted(set(board))}, "
+                f"player {player!r}."
             )
         game = cls(size)
         game.board, game.player = board, player

@@ -27,7 +27,7 @@ def main() -> None:
     mlp_in, mlp_out = tc_lib.mlp_activations(model, corpus.tokens)
     transcoders = []
     for layer in range(model.cfg.n_layers):
-        tc = tc_lib.Transcoder(model.cfg.d_model, 512, 16, seed=layer)
+        tc = tc_lib.TopKTranscoder(model.cfg.d_model, 512, 16, seed=layer)
         tc_lib.train_transcoder(tc, mlp_in[layer], mlp_out[layer], steps=60, lr=6e-3)
         transcoders.append(tc.eval().requires_grad_(False))
     print(
@@ -45,10 +45,7 @@ def main() -> None:
     embed = p["embed.W_E"][prompt] + p["pos_embed.W_pos"][: len(prompt)]
     with torch.no_grad():
         gap = (
-            (
-                tc_lib.replacement_forward(model, transcoders, frozen, embed)[0]
-                - model(prompt[None])[0]
-            )
+            (tc_lib.run_replacement(model, transcoders, frozen, embed)[0] - model(prompt[None])[0])
             .abs()
             .max()
         )

@@ -14,9 +14,9 @@ their values on the clean run. On that prompt it reproduces the logits exactly; 
 features' activations are held fixed, everything between two nodes is linear, so the direct
 effect of a node on a later one is activation × gradient (Ameisen et al. 2025).
 
-What is here: the reference `Transcoder`, caching of MLP inputs and outputs, a fast trainer
+What is here: the reference `TopKTranscoder`, caching of MLP inputs and outputs, a fast trainer
 (`train_transcoder`), the clean-run freeze (`freeze`), the replacement forward pass
-(`replacement_forward`) and the whole graph in one batched backward pass
+(`run_replacement`) and the whole graph in one batched backward pass
 (`attribution_graph`; see benchmarks/attribution_graph.py for its time).
 """
 
@@ -34,14 +34,14 @@ from torch import Tensor, nn
 # ---------------------------------------------------------------------------------------
 
 
-class Transcoder(nn.Module):
+class TopKTranscoder(nn.Module):
     """A TopK transcoder from an MLP's input [..., d_in] to its output [..., d_out]."""
 
     def __init__(self, d_in: int, d_tc: int, k: int, d_out: int | None = None, seed: int = 0):
         super().__init__()
         d_out = d_in if d_out is None else d_out
         if not (isinstance(k, int) and 0 < k <= d_tc):
-            raise ValueError(f"Transcoder: k must be an int in 1..d_tc={d_tc}, got {k!r}.")
+            raise ValueError(f"TopKTranscoder: k must be an int in 1..d_tc={d_tc}, got {k!r}.")
         self.d_in, self.d_tc, self.d_out, self.k = d_in, d_tc, d_out, k
         generator = torch.Generator().manual_seed(seed)
         # Encoder columns of norm 1 (LayerNorm'd inputs have norm ~sqrt(d_in)); decoder rows
@@ -56,7 +56,8 @@ class Transcoder(nn.Module):
         return x @ self.W_enc + self.b_enc
 
     def encode(self, x: Tensor) -> Tensor:
-        """Feature activations [..., d_tc]: the k largest pre-activations, ReLU'd; zeros elsewhere."""
+        """Feature activations [..., d_tc]: the k largest pre-activations, ReLU'd; zeros
+        elsewhere."""
         pre = self.pre_acts(x)
         top = pre.topk(self.k, dim=-1, sorted=False)
         return torch.zeros_like(pre).scatter(-1, top.indices, top.values.relu())
@@ -75,7 +76,8 @@ def mlp_hooks(layer: int) -> tuple[str, str]:
 
 @torch.no_grad()
 def mlp_activations(model, tokens: Tensor, batch_size: int = 256) -> tuple[Tensor, Tensor]:
-    """Every MLP's input and output on `tokens` [batch, pos]: two tensors [layer, batch*pos, d_model]."""
+    """Every MLP's input and output on `tokens` [batch, pos]: two tensors
+    [layer, batch*pos, d_model]."""
     names = [name for layer in range(model.cfg.n_layers) for name in mlp_hooks(layer)]
     inputs, outputs = [], []
     for chunk in tokens.split(batch_size):
@@ -93,8 +95,9 @@ def mlp_activations(model, tokens: Tensor, batch_size: int = 256) -> tuple[Tenso
     return torch.cat(inputs, dim=1), torch.cat(outputs, dim=1)
 
 
-def normalized_mse(target: Tensor, prediction: Tensor) -> float:
-    """Σ‖y - ŷ‖² / Σ‖y - mean(y)‖², pooled over every row: 0 is perfect, 1 is no better than the mean."""
+def nmse(target: Tensor, prediction: Tensor) -> float:
+    """Σ‖y - ŷ‖² / Σ‖y - mean(y)‖², pooled over every row: 0 is perfect, 1 is no better than
+    the mean."""
     target, prediction = target.flatten(0, -2), prediction.flatten(0, -2)
     return ((target - prediction).pow(2).sum() / (target - target.mean(0)).pow(2).sum()).item()
 
@@ -120,7 +123,7 @@ def train_transcoder(
     seed: int = 0,
     log_every: int = 25,
 ) -> TranscoderTrainResult:
-    """Train a TopK transcoder (anything with W_enc, b_enc, W_dec, b_dec and k, as `Transcoder`)
+    """Train a TopK transcoder (anything with W_enc, b_enc, W_dec, b_dec and k, as `TopKTranscoder`)
     to map `inputs` [n, d_in] to `targets` [n, d_out] with Adam on the summed squared error.
 
     Fast on a CPU for the reason `mi_tutorial.sae.train_sae` is: the decoder is an
@@ -134,14 +137,16 @@ def train_transcoder(
             )
     if inputs.shape[0] != targets.shape[0]:
         raise ValueError(
-            f"train_transcoder: inputs and targets need as many rows, got {inputs.shape[0]} and {targets.shape[0]}."
+            "train_transcoder: inputs and targets need as many rows, got "
+            f"{inputs.shape[0]} and {targets.shape[0]}."
         )
     if (
         inputs.shape[1] != transcoder.W_enc.shape[0]
         or targets.shape[1] != transcoder.W_dec.shape[1]
     ):
         raise ValueError(
-            f"train_transcoder: the transcoder maps {transcoder.W_enc.shape[0]} -> {transcoder.W_dec.shape[1]} numbers, "
+            f"train_transcoder: the transcoder maps {transcoder.W_enc.shape[0]} -> "
+            f"{transcoder.W_dec.shape[1]} numbers, "
             f"the data {inputs.shape[1]} -> {targets.shape[1]}."
         )
     if not isinstance(steps, int) or steps < 1:
@@ -225,7 +230,7 @@ def _layernorm(x: Tensor, scale: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return (x - x.mean(-1, keepdim=True)) / scale * w + b
 
 
-def replacement_forward(
+def run_replacement(
     model, transcoders, frozen: Frozen, embed: Tensor, features=None, errors=None, active=None
 ) -> tuple[Tensor, list[Tensor]]:
     """(logits [..., pos, d_vocab], each layer's transcoder pre-activations [..., pos, d_tc]).
@@ -310,7 +315,7 @@ def attribution_graph(model, transcoders, tokens: Tensor, target: Tensor) -> Gra
     pos = torch.arange(len(tokens))
     with torch.no_grad():
         embed0 = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][pos]
-        _, pres = replacement_forward(model, transcoders, frozen, embed0)
+        _, pres = run_replacement(model, transcoders, frozen, embed0)
         acts = [
             torch.zeros_like(pre).scatter(
                 -1, pre.topk(tc.k, -1).indices, pre.topk(tc.k, -1).values.relu()
@@ -321,7 +326,7 @@ def attribution_graph(model, transcoders, tokens: Tensor, target: Tensor) -> Gra
     embed = embed0.clone().requires_grad_(True)
     features = [a.clone().requires_grad_(True) for a in acts]
     errors = frozen.errors.clone().requires_grad_(True)
-    logits, pres = replacement_forward(model, transcoders, frozen, embed, features, errors)
+    logits, pres = run_replacement(model, transcoders, frozen, embed, features, errors)
     outputs = torch.cat(
         [pre[idx[:, 0], idx[:, 1]] for pre, idx in zip(pres, active)]
         + [(logits[-1] @ target)[None]]

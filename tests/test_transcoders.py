@@ -27,7 +27,7 @@ def setup():
     with torch.random.fork_rng():
         model = models.boot(CONFIG)
     transcoders = [
-        tc_lib.Transcoder(16, 24, 3, seed=L).eval().requires_grad_(False) for L in range(2)
+        tc_lib.TopKTranscoder(16, 24, 3, seed=L).eval().requires_grad_(False) for L in range(2)
     ]
     tokens = torch.tensor([0, 3, 7, 1, 9, 4])
     return model.eval(), transcoders, tokens
@@ -39,7 +39,7 @@ def test_replacement_model_reproduces_the_logits(setup):
     p = model.tl_parameters()
     embed = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][: len(tokens)]
     with torch.no_grad():
-        logits, pres = tc_lib.replacement_forward(model, transcoders, frozen, embed)
+        logits, pres = tc_lib.run_replacement(model, transcoders, frozen, embed)
         assert torch.allclose(logits, model(tokens[None])[0], atol=1e-5)
     assert [pre.shape for pre in pres] == [torch.Size([6, 24])] * 2
 
@@ -56,7 +56,7 @@ def test_graph_rows_add_up_and_match_a_single_backward_pass(setup):
     p = model.tl_parameters()
     embed = p["embed.W_E"][tokens] + p["pos_embed.W_pos"][: len(tokens)]
     with torch.no_grad():
-        logits, pres = tc_lib.replacement_forward(model, transcoders, frozen, embed)
+        logits, pres = tc_lib.run_replacement(model, transcoders, frozen, embed)
         zero = tc_lib.Frozen(
             frozen.patterns,
             frozen.ln1_scale,
@@ -65,9 +65,9 @@ def test_graph_rows_add_up_and_match_a_single_backward_pass(setup):
             frozen.errors * 0,
         )
         bias = (
-            tc_lib.replacement_forward(
-                model, transcoders, zero, embed * 0, [pre * 0 for pre in pres]
-            )[0][-1]
+            tc_lib.run_replacement(model, transcoders, zero, embed * 0, [pre * 0 for pre in pres])[
+                0
+            ][-1]
             @ target
         )
     assert torch.allclose(graph.adjacency[-1].sum() + bias, logits[-1] @ target, atol=1e-4)
@@ -80,11 +80,11 @@ def test_influence_of_a_chain_multiplies_along_it():
 
 
 def test_bad_input_is_named():
-    tc = tc_lib.Transcoder(4, 8, 2)
+    tc = tc_lib.TopKTranscoder(4, 8, 2)
     with pytest.raises(ValueError, match="as many rows"):
         tc_lib.train_transcoder(tc, torch.zeros(5, 4), torch.zeros(6, 4), steps=1)
     with pytest.raises(ValueError, match="k must be"):
-        tc_lib.Transcoder(4, 8, 9)
+        tc_lib.TopKTranscoder(4, 8, 9)
     with pytest.raises(ValueError, match="one prompt"):
         tc_lib.freeze(None, [tc], torch.zeros(2, 3, dtype=torch.long))
 
@@ -93,7 +93,7 @@ def test_training_lowers_the_error():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2048, 8, generator=g)
     y = torch.relu(x @ torch.randn(8, 8, generator=g))
-    tc = tc_lib.Transcoder(8, 32, 4)
-    before = tc_lib.normalized_mse(y, tc(x).detach())
+    tc = tc_lib.TopKTranscoder(8, 32, 4)
+    before = tc_lib.nmse(y, tc(x).detach())
     result = tc_lib.train_transcoder(tc, x, y, steps=60, batch_size=512, lr=1e-2)
-    assert tc_lib.normalized_mse(y, tc(x).detach()) < 0.5 * before and result.steps == 60
+    assert tc_lib.nmse(y, tc(x).detach()) < 0.5 * before and result.steps == 60

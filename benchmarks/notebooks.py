@@ -1,6 +1,6 @@
 """Time each solution notebook executed headless, as nbval runs it (target: ≤ 90 s each on 2 CPU cores).
 
-    python benchmarks/build.py [NN ...]
+python benchmarks/build.py [NN ...]
 """
 
 import sys
@@ -17,9 +17,16 @@ def main(wanted: list[str]) -> int:
     for chapter in chapters:
         nb = nbformat.read(chapter.solution_notebook, as_version=4)
         start = time.perf_counter()
-        nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(chapter.root)}}).execute()
+        nbclient.NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(chapter.root)}},
+        ).execute()
         seconds = time.perf_counter() - start
-        print(f"{chapter.stem:<40} {seconds:6.1f} s  ({len(nb.cells)} cells){'  OVER 90 s' if seconds > 90 else ''}")
+        print(
+            f"{chapter.stem:<40} {seconds:6.1f} s  ({len(nb.cells)} cells){'  OVER 90 s' if seconds > 90 else ''}"
+        )
     return 0
 
 

@@ -22,9 +22,8 @@ import time
 
 import torch
 
-from mi_tutorial import models
+from mi_tutorial import models, sae as sae_lib
 from mi_tutorial.data import tinyworld
-from mi_tutorial import sae as sae_lib
 
 HOOK = "blocks.2.hook_resid_pre"
 
@@ -62,35 +61,50 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    model = (models.load_checkpoint("tinyworld-lm", args.checkpoint_dir) if args.checkpoint_dir
-             else models.load_toy_model("tinyworld-lm"))
+    model = (
+        models.load_checkpoint("tinyworld-lm", args.checkpoint_dir)
+        if args.checkpoint_dir
+        else models.load_toy_model("tinyworld-lm")
+    )
     train_acts = cache_activations(model, args.n_seqs, seed=0, split="train")
     test_acts = cache_activations(model, 256, seed=1, split="test")
     peak, peak_cpu = matmul_flops()
-    print(f"threads {args.threads}; {len(train_acts)} training activations; large-matmul peak "
-          f"{peak / 1e9:.1f} GFLOP/s ({peak_cpu / 1e9:.1f} GFLOP per CPU-second)")
+    print(
+        f"threads {args.threads}; {len(train_acts)} training activations; large-matmul peak "
+        f"{peak / 1e9:.1f} GFLOP/s ({peak_cpu / 1e9:.1f} GFLOP per CPU-second)"
+    )
 
     runs = {
-        "ReLU (L1 2)": (sae_lib.SAEConfig(d_in=128, d_sae=args.d_sae, hook_name=HOOK),
-                        dict(l1_coefficient=2.0, l1_warmup_steps=args.steps // 10)),
-        "TopK (k 16)": (sae_lib.SAEConfig(d_in=128, d_sae=args.d_sae, architecture="topk", k=16, hook_name=HOOK),
-                        dict(aux_k_coefficient=1 / 32)),
+        "ReLU (L1 2)": (
+            sae_lib.SAEConfig(d_in=128, d_sae=args.d_sae, hook_name=HOOK),
+            dict(l1_coefficient=2.0, l1_warmup_steps=args.steps // 10),
+        ),
+        "TopK (k 16)": (
+            sae_lib.SAEConfig(
+                d_in=128, d_sae=args.d_sae, architecture="topk", k=16, hook_name=HOOK
+            ),
+            dict(aux_k_coefficient=1 / 32),
+        ),
     }
     for name, (cfg, kwargs) in runs.items():
         sae = sae_lib.SAE(cfg, seed=0)
-        result = sae_lib.train_sae(sae, train_acts, steps=args.steps, batch_size=args.batch, lr=4e-3, **kwargs)
+        result = sae_lib.train_sae(
+            sae, train_acts, steps=args.steps, batch_size=args.batch, lr=4e-3, **kwargs
+        )
         metrics = sae_lib.sae_metrics(sae, test_acts)
         flops = sae_lib.train_flops_per_token(cfg) * result.tokens
         achieved, achieved_cpu = flops / result.seconds, flops / result.cpu_seconds
         # Per CPU-second as well: on a shared machine the wall clock also counts the time
         # other programs held the cores; CPU time counts only ours.
-        print(f"{name:12s} d_sae {cfg.d_sae}: {result.tokens_per_second:,.0f} tokens/s "
-              f"({result.tokens:,} tokens in {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s CPU: "
-              f"{result.tokens / result.cpu_seconds:,.0f} tokens per CPU-second); "
-              f"L0 {metrics['l0']:.1f}, explained variance {metrics['explained_variance']:.3f}, "
-              f"dead {metrics['dead_fraction']:.1%}; {sae_lib.train_flops_per_token(cfg) / 1e6:.2f} MFLOP/token; "
-              f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of the matmul peak "
-              f"(per CPU-second: {achieved_cpu / 1e9:.1f} = {achieved_cpu / peak_cpu:.0%})")
+        print(
+            f"{name:12s} d_sae {cfg.d_sae}: {result.tokens_per_second:,.0f} tokens/s "
+            f"({result.tokens:,} tokens in {result.seconds:.1f} s wall, {result.cpu_seconds:.1f} s CPU: "
+            f"{result.tokens / result.cpu_seconds:,.0f} tokens per CPU-second); "
+            f"L0 {metrics['l0']:.1f}, explained variance {metrics['explained_variance']:.3f}, "
+            f"dead {metrics['dead_fraction']:.1%}; {sae_lib.train_flops_per_token(cfg) / 1e6:.2f} MFLOP/token; "
+            f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of the matmul peak "
+            f"(per CPU-second: {achieved_cpu / 1e9:.1f} = {achieved_cpu / peak_cpu:.0%})"
+        )
 
 
 if __name__ == "__main__":

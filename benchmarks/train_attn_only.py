@@ -16,10 +16,10 @@ import time
 
 import torch
 
-from mi_tutorial.data import repeated_tokens
-from mi_tutorial.models import boot
 from mi_tutorial.course.recipes import attn_only_2l as recipe
+from mi_tutorial.data import repeated_tokens
 from mi_tutorial.metrics import induction_metrics
+from mi_tutorial.models import boot
 from mi_tutorial.train import next_token_loss
 
 
@@ -61,7 +61,9 @@ def main() -> None:
                     f"{step}: {m['repeated_half_loss']:.2f} / {m['best_induction_score']:.2f}"
                     f" @{m['best_induction_head']} / {m['best_prev_token_score']:.2f} @{m['best_prev_token_head']}"
                 )
-        print(f"seed {seed} ({train_seconds:.1f} s, {1000 * train_seconds / args.steps:.0f} ms/step)")
+        print(
+            f"seed {seed} ({train_seconds:.1f} s, {1000 * train_seconds / args.steps:.0f} ms/step)"
+        )
         print("   " + "   ".join(report), flush=True)
 
 

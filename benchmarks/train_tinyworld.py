@@ -14,11 +14,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from mi_tutorial.models import CHECKPOINT_DIR, read_manifest
 from mi_tutorial.course.recipes import run_recipe
-from mi_tutorial.course.recipes.tinyworld_lm import BATCH as TINYWORLD_LM_BATCH
-from mi_tutorial.course.recipes.tinyworld_lm import CONFIG as TINYWORLD_LM_CONFIG
-from mi_tutorial.course.recipes.tinyworld_lm import STEPS as TINYWORLD_LM_STEPS
+from mi_tutorial.course.recipes.tinyworld_lm import (
+    BATCH as TINYWORLD_LM_BATCH,
+    CONFIG as TINYWORLD_LM_CONFIG,
+    STEPS as TINYWORLD_LM_STEPS,
+)
+from mi_tutorial.models import CHECKPOINT_DIR, read_manifest
 
 
 def main() -> None:
@@ -32,9 +34,11 @@ def main() -> None:
         total = time.perf_counter() - start
         entry = read_manifest(Path(out))["tinyworld-lm"]
     tokens = args.steps * TINYWORLD_LM_BATCH * TINYWORLD_LM_CONFIG["n_ctx"]
-    print(f"{args.steps} steps in {metrics['train_seconds']:.0f} s of training "
-          f"({metrics['train_seconds'] / args.steps * 1000:.0f} ms/step, "
-          f"{tokens / metrics['train_seconds']:.0f} tokens/s); {total:.0f} s with evaluation")
+    print(
+        f"{args.steps} steps in {metrics['train_seconds']:.0f} s of training "
+        f"({metrics['train_seconds'] / args.steps * 1000:.0f} ms/step, "
+        f"{tokens / metrics['train_seconds']:.0f} tokens/s); {total:.0f} s with evaluation"
+    )
     for key, value in metrics.items():
         print(f"  {key:<28} {value:.4g}")
     shipped = read_manifest(CHECKPOINT_DIR).get("tinyworld-lm", {}).get("sha256")

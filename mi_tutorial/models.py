@@ -163,7 +163,9 @@ def save_checkpoint(
     path = directory / f"{name}.safetensors"
     # safetensors refuses non-contiguous tensors and tensors sharing memory (tied weights):
     # give it a contiguous copy of each.
-    tensors = {key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()}
+    tensors = {
+        key: value.detach().cpu().contiguous().clone() for key, value in model.state_dict().items()
+    }
     save_file(tensors, str(path))
 
     manifest = read_manifest(directory)
@@ -208,7 +210,8 @@ def _checked_entry(name: str, directory: Path) -> tuple[dict, Path]:
     if actual != entry["sha256"]:
         raise CheckpointError(
             f"Checkpoint file {path} is corrupted or was changed: its sha256 starts "
-            f"{actual[:12]}, the manifest expects {entry['sha256'][:12]}. " + _restore_hint(path, entry)
+            f"{actual[:12]}, the manifest expects {entry['sha256'][:12]}. "
+            + _restore_hint(path, entry)
         )
     return entry, path
 
@@ -222,7 +225,9 @@ def load_checkpoint(name: str, directory: Path | str = CHECKPOINT_DIR) -> Transf
     except FileNotFoundError as error:
         raise CheckpointError(f"{error} (the manifest names it for {name!r}).") from None
     try:
-        model = TransformerBridge.boot_native(make_config(**entry["config"]), tokenizer=tokenizer).eval()
+        model = TransformerBridge.boot_native(
+            make_config(**entry["config"]), tokenizer=tokenizer
+        ).eval()
     except ValueError as error:
         raise CheckpointError(
             f"The config recorded for {name!r} in {directory / 'manifest.json'} is invalid: "
@@ -265,8 +270,14 @@ def verify_checkpoints(directory: Path | str = CHECKPOINT_DIR) -> list[tuple[str
     listed = {entry.get("file") for entry in manifest.values()}
     for path in sorted(directory.glob("*.safetensors")):
         if path.name not in listed:
-            results.append((path.stem, False, f"{path} is not listed in manifest.json: restore "
-                            "manifest.json with `git checkout`, or delete the file."))
+            results.append(
+                (
+                    path.stem,
+                    False,
+                    f"{path} is not listed in manifest.json: restore "
+                    "manifest.json with `git checkout`, or delete the file.",
+                )
+            )
     return results
 
 

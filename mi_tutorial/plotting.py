@@ -73,7 +73,9 @@ def _finish(fig: go.Figure, show: bool) -> go.Figure:
     # Jupyter displays a cell's last value: `fig` (or `plotting.imshow(..., show=False)`)
     # shows the same way as above, and a cell ending in `plotting.imshow(...)` does not show
     # its figure twice.
-    fig._ipython_display_ = lambda: None if shown_in is not None and _execution_count() == shown_in else _show(fig)
+    fig._ipython_display_ = lambda: (
+        None if shown_in is not None and _execution_count() == shown_in else _show(fig)
+    )
     return fig
 
 
@@ -93,7 +95,9 @@ def imshow(
     `color_label` titles the colour bar: what the colours measure, with its unit."""
     array = _numpy(values)
     if array.ndim != 2:
-        raise ValueError(f"imshow wants a 2D tensor (rows, columns); got shape {tuple(array.shape)}.")
+        raise ValueError(
+            f"imshow wants a 2D tensor (rows, columns); got shape {tuple(array.shape)}."
+        )
     fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, color_label, aspect="auto")
     return _finish(fig, show)
 
@@ -111,7 +115,9 @@ def _heatmap(
 ) -> go.Figure:
     """px.imshow with the course's labels, the colour bar titled `color_label`, and, if
     `diverging`, red-blue colours centred on 0."""
-    scale = {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
+    scale = (
+        {"color_continuous_scale": "RdBu", "color_continuous_midpoint": 0.0} if diverging else {}
+    )
     return px.imshow(
         array,
         x=[str(v) for v in x] if x is not None else None,
@@ -138,8 +144,17 @@ def line(
     fig = go.Figure()
     for name, values in series.items():
         values = _numpy(values)
-        fig.add_trace(go.Scatter(x=x if x is not None else list(range(len(values))), y=values, name=name, mode="lines"))
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, showlegend=len(series) > 1)
+        fig.add_trace(
+            go.Scatter(
+                x=x if x is not None else list(range(len(values))),
+                y=values,
+                name=name,
+                mode="lines",
+            )
+        )
+    fig.update_layout(
+        title=title, xaxis_title=xlabel, yaxis_title=ylabel, showlegend=len(series) > 1
+    )
     if log_y:
         fig.update_yaxes(type="log")
     return _finish(fig, show)
@@ -156,7 +171,9 @@ def scatter(
     show: bool = True,
 ) -> go.Figure:
     """A scatter plot; `text` labels each point on hover."""
-    fig = px.scatter(x=_numpy(x), y=_numpy(y), hover_name=text, labels={"x": xlabel, "y": ylabel}, title=title)
+    fig = px.scatter(
+        x=_numpy(x), y=_numpy(y), hover_name=text, labels={"x": xlabel, "y": ylabel}, title=title
+    )
     return _finish(fig, show)
 
 
@@ -224,10 +241,14 @@ def imshow_grid(
     (titled `color_label`: what the colours measure)."""
     array = _numpy(values)
     if array.ndim != 3:
-        raise ValueError(f"imshow_grid wants a 3D tensor (panel, rows, columns); got shape {tuple(array.shape)}.")
+        raise ValueError(
+            f"imshow_grid wants a 3D tensor (panel, rows, columns); got shape {tuple(array.shape)}."
+        )
     names = _panel_titles(titles, array.shape[0], "imshow_grid")
     fig = _heatmap(array, x, y, xlabel, ylabel, title, diverging, color_label, facet_col=0)
-    fig.for_each_annotation(lambda a: a.update(text=names[int(a.text.split("=")[-1])]))  # "facet_col=3" -> title 3
+    fig.for_each_annotation(
+        lambda a: a.update(text=names[int(a.text.split("=")[-1])])
+    )  # "facet_col=3" -> title 3
     return _finish(fig, show)
 
 
@@ -249,7 +270,9 @@ def bars(
     array = array[None] if array.ndim == 1 else array
     colors = None if color is None else _numpy(color).reshape(array.shape)
     if array.ndim != 2:
-        raise ValueError(f"bars wants a 1D or 2D tensor (panel, bar); got shape {tuple(array.shape)}.")
+        raise ValueError(
+            f"bars wants a 1D or 2D tensor (panel, bar); got shape {tuple(array.shape)}."
+        )
     names = _panel_titles(titles, array.shape[0], "bars")
     labels = [str(v) for v in x] if x is not None else [str(i) for i in range(array.shape[1])]
     fig = make_subplots(rows=1, cols=array.shape[0], shared_yaxes=True, subplot_titles=names)
@@ -257,7 +280,9 @@ def bars(
         marker = {} if colors is None else {"color": colors[i], "coloraxis": "coloraxis"}
         fig.add_trace(go.Bar(x=labels, y=row, marker=marker, showlegend=False), row=1, col=i + 1)
     if colors is not None:
-        fig.update_layout(coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": color_label}}})
+        fig.update_layout(
+            coloraxis={"colorscale": "Viridis", "colorbar": {"title": {"text": color_label}}}
+        )
     fig.update_layout(title=title)
     fig.update_xaxes(title_text=xlabel)
     fig.update_yaxes(title_text=ylabel, col=1)
@@ -277,7 +302,9 @@ def vectors_2d(
     array = _numpy(vectors)
     array = array[None] if array.ndim == 2 else array
     if array.ndim != 3 or array.shape[-1] != 2:
-        raise ValueError(f"vectors_2d wants a tensor of shape (panel, vector, 2); got {tuple(array.shape)}.")
+        raise ValueError(
+            f"vectors_2d wants a tensor of shape (panel, vector, 2); got {tuple(array.shape)}."
+        )
     names = _panel_titles(titles, array.shape[0], "vectors_2d")
     tips = labels if labels is not None else [str(k) for k in range(array.shape[1])]
     palette = px.colors.qualitative.Plotly
@@ -286,11 +313,19 @@ def vectors_2d(
         for k, (vx, vy) in enumerate(panel):
             fig.add_trace(
                 go.Scatter(
-                    x=[0, vx], y=[0, vy], mode="lines+markers+text", text=["", tips[k]], textposition="top center",
-                    line={"color": palette[k % len(palette)]}, marker={"size": [0, 8]},
-                    name=tips[k], legendgroup=tips[k], showlegend=i == 0,
+                    x=[0, vx],
+                    y=[0, vy],
+                    mode="lines+markers+text",
+                    text=["", tips[k]],
+                    textposition="top center",
+                    line={"color": palette[k % len(palette)]},
+                    marker={"size": [0, 8]},
+                    name=tips[k],
+                    legendgroup=tips[k],
+                    showlegend=i == 0,
                 ),
-                row=1, col=i + 1,
+                row=1,
+                col=i + 1,
             )
     reach = 1.15 * max(float(abs(array).max()), 1e-6)
     fig.update_xaxes(range=[-reach, reach], zeroline=True)

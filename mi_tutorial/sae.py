@@ -77,9 +77,15 @@ class SAEConfig:
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}.")
-        if self.architecture == "topk" and not (isinstance(self.k, int) and 0 < self.k <= self.d_sae):
-            raise ValueError(f"a topk SAE needs an int k in 1..d_sae={self.d_sae}, got k={self.k!r}.")
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}."
+            )
+        if self.architecture == "topk" and not (
+            isinstance(self.k, int) and 0 < self.k <= self.d_sae
+        ):
+            raise ValueError(
+                f"a topk SAE needs an int k in 1..d_sae={self.d_sae}, got k={self.k!r}."
+            )
         if self.d_in < 1 or self.d_sae < 1:
             raise ValueError(f"d_in and d_sae must be positive, got {self.d_in} and {self.d_sae}.")
 
@@ -107,7 +113,9 @@ class SAE(nn.Module):
         self.b_dec = nn.Parameter(torch.zeros(cfg.d_in))
 
     def pre_acts(self, x: Tensor) -> Tensor:
-        return torch.addmm(self.b_enc, (x - self.b_dec).flatten(0, -2), self.W_enc).unflatten(0, x.shape[:-1])
+        return torch.addmm(self.b_enc, (x - self.b_dec).flatten(0, -2), self.W_enc).unflatten(
+            0, x.shape[:-1]
+        )
 
     def activation(self, pre: Tensor) -> Tensor:
         return _topk_activation(pre, self.cfg.k) if self.cfg.architecture == "topk" else pre.relu()
@@ -118,7 +126,9 @@ class SAE(nn.Module):
 
     def decode(self, acts: Tensor) -> Tensor:
         """Reconstruction [..., d_in] from latent activations [..., d_sae]."""
-        return torch.addmm(self.b_dec, acts.flatten(0, -2), self.W_dec).unflatten(0, acts.shape[:-1])
+        return torch.addmm(self.b_dec, acts.flatten(0, -2), self.W_dec).unflatten(
+            0, acts.shape[:-1]
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return self.decode(self.encode(x))
@@ -129,7 +139,9 @@ class SAE(nn.Module):
         self.W_dec.div_(self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-8))
 
 
-def _relu_sae_loss(sae: nn.Module, x: Tensor, l1_coefficient: float) -> tuple[Tensor, Tensor, Tensor]:
+def _relu_sae_loss(
+    sae: nn.Module, x: Tensor, l1_coefficient: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """(loss, mse, l1) of a ReLU SAE on x [batch, d_in]: mse = mean over the batch of
     ‖x - x̂‖² (summed over d_in); l1 = mean over the batch of Σ_i f_i ‖W_dec[i]‖ (the
     decoder-norm-weighted penalty); loss = mse + l1_coefficient * l1."""
@@ -238,12 +250,19 @@ def train_sae(
 
         ramp = min(1.0, (step + 1) / l1_warmup_steps) if l1_warmup_steps else 1.0
         dead = steps_since_fired >= dead_window
-        options = dict(l1_coefficient=ramp * l1_coefficient, aux_k_coefficient=aux_k_coefficient, dead=dead, k_aux=k_aux)
+        options = dict(
+            l1_coefficient=ramp * l1_coefficient,
+            aux_k_coefficient=aux_k_coefficient,
+            dead=dead,
+            k_aux=k_aux,
+        )
         try:
             loss, recon, n_active, fired = _fast_loss(sae, x, **options, aux_fn=aux_k_loss)
             if not torch.isfinite(loss).all():
                 raise ValueError(f"the loss came out as {loss.item()}")
-        except Exception as error:  # the learner's aux_k_loss failed: say so once, use the library's
+        except (
+            Exception
+        ) as error:  # the learner's aux_k_loss failed: say so once, use the library's
             if aux_k_loss is None:
                 raise
             aux_k_loss = _stop_using(aux_k_loss, f"it failed with {type(error).__name__}: {error}")
@@ -259,7 +278,9 @@ def train_sae(
                 result.losses.append(loss.item())
                 result.l0.append(n_active / len(x))
                 result.explained_variance.append(_explained_variance(x, recon).item())
-                result.dead_fraction.append((steps_since_fired >= dead_window).float().mean().item())
+                result.dead_fraction.append(
+                    (steps_since_fired >= dead_window).float().mean().item()
+                )
     sae.eval()
     result.seconds = time.perf_counter() - start
     result.cpu_seconds = time.process_time() - cpu_start
@@ -274,8 +295,16 @@ def _stop_using(fn: Callable, why: str) -> None:
     return None
 
 
-def _fast_loss(sae: SAE, x: Tensor, *, l1_coefficient: float, aux_k_coefficient: float, dead: Tensor,
-               k_aux: int, aux_fn: Callable | None = None) -> tuple[Tensor, Tensor, float, Tensor]:
+def _fast_loss(
+    sae: SAE,
+    x: Tensor,
+    *,
+    l1_coefficient: float,
+    aux_k_coefficient: float,
+    dead: Tensor,
+    k_aux: int,
+    aux_fn: Callable | None = None,
+) -> tuple[Tensor, Tensor, float, Tensor]:
     """(loss, reconstruction, number of active latents, fired mask [d_sae]) of one batch;
     the same loss as `_relu_sae_loss` / MSE + aux-k, computed with fewer FLOPs.
 
@@ -302,15 +331,21 @@ def _fast_loss(sae: SAE, x: Tensor, *, l1_coefficient: float, aux_k_coefficient:
     top = pre.topk(sae.cfg.k, dim=-1, sorted=False)
     values = top.values.relu()
     # The decoder as a weighted sum of the k chosen rows of W_dec (no [batch, d_sae] matmul).
-    recon = F.embedding_bag(top.indices, sae.W_dec, per_sample_weights=values, mode="sum") + sae.b_dec
+    recon = (
+        F.embedding_bag(top.indices, sae.W_dec, per_sample_weights=values, mode="sum") + sae.b_dec
+    )
     loss = (recon - x).pow(2).sum(-1).mean()
     n_dead = int(dead.sum())
     if aux_k_coefficient > 0 and n_dead > 0 and aux_fn is not None:  # the learner's aux-k loss
         loss = loss + aux_k_coefficient * aux_fn(pre, dead, (x - recon).detach(), sae.W_dec, k_aux)
     elif aux_k_coefficient > 0 and n_dead > 0:
-        dead_ids = dead.nonzero().squeeze(1)  # choose among the dead columns only: cheap while few are dead
+        dead_ids = dead.nonzero().squeeze(
+            1
+        )  # choose among the dead columns only: cheap while few are dead
         aux = pre[:, dead_ids].topk(min(k_aux, n_dead), dim=-1, sorted=False)
-        aux_recon = F.embedding_bag(dead_ids[aux.indices], sae.W_dec, per_sample_weights=aux.values, mode="sum")
+        aux_recon = F.embedding_bag(
+            dead_ids[aux.indices], sae.W_dec, per_sample_weights=aux.values, mode="sum"
+        )
         loss = loss + aux_k_coefficient * (aux_recon - (x - recon).detach()).pow(2).sum(-1).mean()
     with torch.no_grad():
         active = values > 0
@@ -355,7 +390,9 @@ def feature_density(acts: Tensor) -> Tensor:
     return (acts > 0).flatten(0, -2).float().mean(0)
 
 
-def _dead_and_dense(acts: Tensor, dense_threshold: float = DENSE_THRESHOLD) -> tuple[Tensor, Tensor]:
+def _dead_and_dense(
+    acts: Tensor, dense_threshold: float = DENSE_THRESHOLD
+) -> tuple[Tensor, Tensor]:
     """Boolean masks [d_sae]: latents that never fire on these tokens, and latents that fire
     on more than `dense_threshold` of them."""
     density = feature_density(acts)
@@ -400,7 +437,9 @@ def ce_loss_score(clean: float, with_sae: float, with_ablation: float) -> float:
 
 
 @torch.no_grad()
-def spliced_losses(model, sae: nn.Module, tokens: Tensor, hook_name: str, first_pos: int = 1) -> dict:
+def spliced_losses(
+    model, sae: nn.Module, tokens: Tensor, hook_name: str, first_pos: int = 1
+) -> dict:
     """Next-token losses of `model` on `tokens` clean, with the SAE's reconstruction in place
     of the activation at `hook_name`, and with that activation zeroed; positions before
     `first_pos` (the <bos>, which the SAE was not trained on) are left alone. Returns
@@ -493,7 +532,10 @@ def save_sae_lens(sae: SAE, folder: str | Path) -> Path:
     if cfg.architecture == "topk":
         config["k"] = cfg.k
     (folder / SAE_CFG_FILENAME).write_text(json.dumps(config, indent=2) + "\n")
-    tensors = {name: getattr(sae, name).detach().float().contiguous().clone() for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
+    tensors = {
+        name: getattr(sae, name).detach().float().contiguous().clone()
+        for name in ("W_enc", "b_enc", "W_dec", "b_dec")
+    }
     save_file(tensors, str(folder / SAE_WEIGHTS_FILENAME))
     return folder
 
@@ -504,8 +546,10 @@ def load_sae_lens(folder: str | Path) -> SAE:
     folder = Path(folder)
     for name in (SAE_CFG_FILENAME, SAE_WEIGHTS_FILENAME):
         if not (folder / name).exists():
-            raise FileNotFoundError(f"load_sae_lens: {folder / name} is missing; an SAELens folder holds "
-                                    f"{SAE_CFG_FILENAME} and {SAE_WEIGHTS_FILENAME}.")
+            raise FileNotFoundError(
+                f"load_sae_lens: {folder / name} is missing; an SAELens folder holds "
+                f"{SAE_CFG_FILENAME} and {SAE_WEIGHTS_FILENAME}."
+            )
     config = json.loads((folder / SAE_CFG_FILENAME).read_text())
     meta = {**config, **(config.get("metadata") or {})}
     architecture = config.get("architecture", "standard")
@@ -513,17 +557,34 @@ def load_sae_lens(folder: str | Path) -> SAE:
         architecture = "topk"
     k = config.get("k") or (config.get("activation_fn_kwargs") or {}).get("k")
     if architecture not in ARCHITECTURES:
-        raise ValueError(f"load_sae_lens: architecture {architecture!r} is not supported (only {ARCHITECTURES}).")
-    if not config.get("apply_b_dec_to_input", True) or config.get("normalize_activations", "none") != "none":
-        raise ValueError("load_sae_lens: only SAEs with apply_b_dec_to_input=true and normalize_activations='none' load here.")
+        raise ValueError(
+            f"load_sae_lens: architecture {architecture!r} is not supported (only {ARCHITECTURES})."
+        )
+    if (
+        not config.get("apply_b_dec_to_input", True)
+        or config.get("normalize_activations", "none") != "none"
+    ):
+        raise ValueError(
+            "load_sae_lens: only SAEs with apply_b_dec_to_input=true and normalize_activations='none' load here."
+        )
     names = {f.name for f in fields(SAEConfig)}
-    cfg = SAEConfig(**{key: meta[key] for key in names if meta.get(key) is not None and key not in ("architecture", "k")},
-                    architecture=architecture, k=k if architecture == "topk" else None)
+    cfg = SAEConfig(
+        **{
+            key: meta[key]
+            for key in names
+            if meta.get(key) is not None and key not in ("architecture", "k")
+        },
+        architecture=architecture,
+        k=k if architecture == "topk" else None,
+    )
     sae = SAE(cfg)
     weights = load_file(str(folder / SAE_WEIGHTS_FILENAME))
     try:
-        sae.load_state_dict({key: weights[key].float() for key in ("W_enc", "b_enc", "W_dec", "b_dec")}, strict=True)
+        sae.load_state_dict(
+            {key: weights[key].float() for key in ("W_enc", "b_enc", "W_dec", "b_dec")}, strict=True
+        )
     except (KeyError, RuntimeError) as error:
-        raise ValueError(f"load_sae_lens: {folder / SAE_WEIGHTS_FILENAME} does not fit cfg.json ({str(error).splitlines()[0]}).") from None
+        raise ValueError(
+            f"load_sae_lens: {folder / SAE_WEIGHTS_FILENAME} does not fit cfg.json ({str(error).splitlines()[0]})."
+        ) from None
     return sae.eval()
-

@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -66,7 +66,8 @@ def train(
     torch.manual_seed(seed)
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, functools.partial(_lr_factor, steps=steps, warmup_steps=warmup_steps, cosine=cosine)
+        optimizer,
+        functools.partial(_lr_factor, steps=steps, warmup_steps=warmup_steps, cosine=cosine),
     )
     result = TrainResult()
     start = time.perf_counter()

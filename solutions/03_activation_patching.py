@@ -248,8 +248,8 @@ assert (prompts.positions["S2"] == S2).all() and (prompts.positions["end"] == EN
 resid = block_results[0]
 print(f"resid_pre: layer 0 at S2 (pos {S2}) {resid[0, S2]:.2f}; at END (pos {END}): "
       + ", ".join(f"layer {layer} {resid[layer, END]:.2f}" for layer in range(model.cfg.n_layers)))
-print(f"attn_out at END: " + ", ".join(f"layer {layer} {v:.2f}" for layer, v in enumerate(block_results[1, :, END])))
-print(f"mlp_out at END:  " + ", ".join(f"layer {layer} {v:.2f}" for layer, v in enumerate(block_results[2, :, END])))
+print("attn_out at END: " + ", ".join(f"layer {layer} {v:.2f}" for layer, v in enumerate(block_results[1, :, END])))
+print("mlp_out at END:  " + ", ".join(f"layer {layer} {v:.2f}" for layer, v in enumerate(block_results[2, :, END])))
 moved_by = int(block_results[1, :, END].argmax())  # the attention layer that moves the information to END
 assert resid[0, S2] > 0.9 and resid[moved_by + 1:, END].min() > 0.9 and block_results[1, moved_by, END] > 0.9
 assert resid[moved_by + 1:, S2].abs().max() < THRESHOLD and block_results[1, moved_by + 1:].abs().max() < THRESHOLD

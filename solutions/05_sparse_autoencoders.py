@@ -57,16 +57,21 @@
 import functools
 import tempfile
 
-import einops
 import torch
 from IPython.display import HTML, display
 from jaxtyping import Bool, Float, Int
 from torch import Tensor, nn
 
-from mi_tutorial import checks, metrics, models, plotting, train
+from mi_tutorial import (
+    checks,
+    metrics,
+    models,
+    plotting,
+    sae as sae_lib,
+    toy_models,  # chapter 04's toy model
+    train,
+)
 from mi_tutorial.data import tinyworld
-from mi_tutorial import sae as sae_lib
-from mi_tutorial import toy_models  # chapter 04's toy model
 
 train.use_one_thread()  # why: see its docstring (help(train.use_one_thread))
 _ = torch.manual_seed(0)  # (assigned, so the cell does not display the generator it returns)

@@ -218,7 +218,8 @@ assert peak <= grokked and norms[-1] < 0.7 * max(norms)
 # writes it as a sum of waves: the constant, and cos(ω_k x), sin(ω_k x) for each frequency
 # k = 1 … (p − 1)/2, ω_k = 2πk/p. These p vectors are orthogonal; normalised, they form an
 # orthonormal basis.
-#
+
+# %% [markdown]
 # ### Exercise 8.3 — The Fourier basis
 # Difficulty 2/5 · Importance 5/5 · ~10 minutes
 #
@@ -323,7 +324,8 @@ assert 2 <= len(KEY) <= 8 and share_key > 0.6
 # exactly when c = (a + b) mod p. The paper finds the attention and the MLP computing the
 # products, each neuron mostly in one key frequency, and the unembedding reading out the
 # cos(ω(a + b − c)) terms. Check it on the neurons first.
-#
+
+# %% [markdown]
 # ### Exercise 8.6 — Neuron activations
 # Difficulty 2/5 · Importance 3/5 · ~10 minutes
 #
@@ -453,7 +455,8 @@ assert explained > 0.6 and explained_other < 0.05
 #   it on the training pairs, where memorisation can still answer.
 # - **Fourier sparsity**: the Gini coefficient of the embedding's frequency norms (0: spread
 #   evenly; near 1: a few frequencies).
-#
+
+# %% [markdown]
 # ### Exercise 8.9 — The key-frequency part of the logits
 # Difficulty 3/5 · Importance 5/5 · ~15 minutes
 #
@@ -589,7 +592,8 @@ assert max(curves["excluded loss (train)"]) > 10 * m0["excluded loss (train)"]
 # The neuron-to-logit map W_logit = W_out W_U [d_mlp, p] says how each neuron votes for each
 # answer c. If the network reads out cos/sin(ω_k c) for the key k only, removing those
 # frequencies from W_logit's c axis should break it, and removing others should not.
-#
+
+# %% [markdown]
 # ### Exercise 8.11 — Ablate frequencies in the neuron-to-logit map
 # Difficulty 2/5 · Importance 5/5 · ~10 minutes
 #

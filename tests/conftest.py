@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from check_harness import ChapterChecks
+
 from mi_tutorial.course import build, grading
 
 

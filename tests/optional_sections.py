@@ -12,35 +12,56 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import solution_cells
 import torch
 
-import solution_cells
 from mi_tutorial import models
 
 
-def save_tiny_gpt2(folder: Path, words: list[str], *, n_layer: int = 2, n_positions: int = 128) -> Path:
+def save_tiny_gpt2(
+    folder: Path, words: list[str], *, n_layer: int = 2, n_positions: int = 128
+) -> Path:
     """Save a random GPT-2 (d_model 16, 2 heads) and a word-level tokenizer over `words`
     (whitespace-split; `<bos>` first, which is also end-of-text, unknown and padding)."""
     transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, pre_tokenizers
-    from tokenizers import models as tokenizer_models
+    from tokenizers import Tokenizer, models as tokenizer_models, pre_tokenizers
 
     vocab = {word: index for index, word in enumerate(dict.fromkeys(["<bos>", *words]))}
     word_level = Tokenizer(tokenizer_models.WordLevel(vocab, unk_token="<bos>"))
     word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=word_level, bos_token="<bos>", eos_token="<bos>", unk_token="<bos>", pad_token="<bos>"
+        tokenizer_object=word_level,
+        bos_token="<bos>",
+        eos_token="<bos>",
+        unk_token="<bos>",
+        pad_token="<bos>",
     )
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=n_layer, n_embd=16, n_head=2, n_positions=n_positions,
-                                     vocab_size=len(vocab), bos_token_id=0, eos_token_id=0)
+    config = transformers.GPT2Config(
+        n_layer=n_layer,
+        n_embd=16,
+        n_head=2,
+        n_positions=n_positions,
+        vocab_size=len(vocab),
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     transformers.GPT2LMHeadModel(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-def run_section(monkeypatch, stem: str, load, *, flag: str, run: bool, load_cell: str, run_cell: str,
-                before: tuple[str, ...] = ()) -> dict:
+def run_section(
+    monkeypatch,
+    stem: str,
+    load,
+    *,
+    flag: str,
+    run: bool,
+    load_cell: str,
+    run_cell: str,
+    before: tuple[str, ...] = (),
+) -> dict:
     """Run the section's cells after the solution, with `models.load_pretrained` replaced by
     `load` and `flag` (e.g. "RUN_GPT2") set to `run`; `before` names cells to run first
     (each by a fragment of its code). Returns the namespace."""

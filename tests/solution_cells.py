@@ -31,11 +31,13 @@ class MutantMismatch(LookupError):
     """A mutant's edit no longer matches the solution text exactly once."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cells(stem: str) -> tuple[str, tuple[str, ...]]:
     """(setup code, exercise cells' code) of `solutions/<stem>.py`."""
     path = SOLUTIONS_DIR / f"{stem}.py"
-    code_cells = [c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "code"]
+    code_cells = [
+        c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "code"
+    ]
     first = next((i for i, source in enumerate(code_cells) if BEGIN_SOLUTION in source), None)
     if first is None:
         raise ValueError(f"{path.name}: no code cell holds {BEGIN_SOLUTION!r}")
@@ -44,7 +46,7 @@ def _cells(stem: str) -> tuple[str, tuple[str, ...]]:
     return setup, exercises
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _setup_namespace(stem: str) -> dict:
     """The namespace after the setup cells; built once (importing torch and TL costs seconds)."""
     namespace: dict = {"__name__": f"solutions_{stem}"}
@@ -77,10 +79,12 @@ def _run(stem: str, code: str, label: str) -> dict:
     return namespace
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _all_code_cells(stem: str) -> tuple[str, ...]:
     path = SOLUTIONS_DIR / f"{stem}.py"
-    return tuple(c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "code")
+    return tuple(
+        c.source for c in jupytext.read(path, fmt="py:percent").cells if c.cell_type == "code"
+    )
 
 
 def code_cell(stem: str, containing: str) -> str:

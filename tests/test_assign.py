@@ -16,7 +16,10 @@ CHAPTER = next(c for c in build.find_chapters() if c.number == "01")
 def test_handout_holds_the_exercise_notebooks_and_a_student_readme(tmp_path, capsys):
     out = tmp_path / "week1"
     assert cli.main(["assign", "1", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["01_transformer_from_scratch.ipynb", "README.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "01_transformer_from_scratch.ipynb",
+        "README.md",
+    ]
     handed_out = nbformat.read(out / "01_transformer_from_scratch.ipynb", as_version=4)
     assert handed_out.cells == build.build_notebook(CHAPTER, "exercises").cells
     assert "BEGIN SOLUTION" not in (out / "01_transformer_from_scratch.ipynb").read_text()
@@ -33,7 +36,9 @@ def test_handout_holds_the_exercise_notebooks_and_a_student_readme(tmp_path, cap
 
 def test_with_nbgrader_the_solutions_stay_out_of_the_handout(tmp_path):
     out = tmp_path / "week1"
-    assert cli.main(["assign", "01", "--out", str(out), "--nbgrader", "--assignment", "week-1"]) == 0
+    assert (
+        cli.main(["assign", "01", "--out", str(out), "--nbgrader", "--assignment", "week-1"]) == 0
+    )
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == [
         "handout/01_transformer_from_scratch.ipynb",
@@ -42,9 +47,19 @@ def test_with_nbgrader_the_solutions_stay_out_of_the_handout(tmp_path):
         "nbgrader/source/week-1/01_transformer_from_scratch.ipynb",
         "nbgrader/source/week-1/README.md",
     ]
-    assert "BEGIN SOLUTION" not in (out / "handout" / "01_transformer_from_scratch.ipynb").read_text()
-    assert "BEGIN SOLUTION" in (out / "nbgrader" / "source" / "week-1" / "01_transformer_from_scratch.ipynb").read_text()
-    assert 'code_stub = {"python": "raise NotImplementedError()"}' in (out / "nbgrader" / "nbgrader_config.py").read_text()
+    assert (
+        "BEGIN SOLUTION" not in (out / "handout" / "01_transformer_from_scratch.ipynb").read_text()
+    )
+    assert (
+        "BEGIN SOLUTION"
+        in (
+            out / "nbgrader" / "source" / "week-1" / "01_transformer_from_scratch.ipynb"
+        ).read_text()
+    )
+    assert (
+        'code_stub = {"python": "raise NotImplementedError()"}'
+        in (out / "nbgrader" / "nbgrader_config.py").read_text()
+    )
     assert "nbgrader" in (out / "handout" / "README.md").read_text()
 
 

@@ -30,20 +30,32 @@ import pytest
 
 from mi_tutorial.course import build
 
-CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None)
+CHROMIUM = next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"
+    ),
 ]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     "--enable-unsafe-swiftshader",  # software WebGL for circuitsvis's canvases, allowed explicitly
     "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no host name resolves
-    "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
     "--virtual-time-budget=30000",  # run timers and scripts for up to 30 s of page time
 ]
 RECORDER = """<script>
@@ -85,9 +97,14 @@ def _export(nb: nbformat.NotebookNode, path: Path, *, exclude_input: bool = Fals
     templates = path.parent / "templates"
     (templates / "offline").mkdir(parents=True, exist_ok=True)
     (templates / "offline" / "index.html.j2").write_text(TEMPLATE)
-    (templates / "offline" / "conf.json").write_text(json.dumps({"base_template": "lab", "mimetypes": {"text/html": True}}))
+    (templates / "offline" / "conf.json").write_text(
+        json.dumps({"base_template": "lab", "mimetypes": {"text/html": True}})
+    )
     exporter = HTMLExporter(
-        template_name="offline", extra_template_basedirs=[str(templates)], embed_images=True, exclude_input=exclude_input
+        template_name="offline",
+        extra_template_basedirs=[str(templates)],
+        embed_images=True,
+        exclude_input=exclude_input,
     )
     html, _ = exporter.from_notebook_node(nb)
     path.write_text(html, encoding="utf-8")
@@ -98,7 +115,9 @@ def _chromium(page: Path, *extra: str) -> subprocess.CompletedProcess:
     profile = page.parent / f"profile-{page.stem}"  # a fresh one each time
     return subprocess.run(
         [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
@@ -116,12 +135,16 @@ def _figures_in_outputs(nb) -> tuple[int, int]:
 def _figures_only(nb) -> nbformat.NotebookNode:
     """The cells whose outputs hold a figure, in order (the first carries plotly.js)."""
     copy = deepcopy(nb)
-    copy.cells = [c for c in copy.cells if _figures_in_outputs(nbformat.v4.new_notebook(cells=[c])) != (0, 0)]
+    copy.cells = [
+        c for c in copy.cells if _figures_in_outputs(nbformat.v4.new_notebook(cells=[c])) != (0, 0)
+    ]
     return copy
 
 
 @pytest.mark.parametrize("chapter", build.find_chapters(), ids=lambda c: c.stem)
-def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_path, screenshot_folder):
+def test_every_figure_draws_offline_in_chromium(
+    chapter, checked_solution, tmp_path, screenshot_folder
+):
     report = checked_solution(chapter)
     assert report.executed is not None, report.notes
     n_plotly, n_circuitsvis = _figures_in_outputs(report.executed)
@@ -132,21 +155,29 @@ def test_every_figure_draws_offline_in_chromium(chapter, checked_solution, tmp_p
 
     dom = BeautifulSoup(result.stdout, "html.parser")
     plotly_divs = dom.select("div.plotly-graph-div")
-    assert len(plotly_divs) == n_plotly, f"{len(plotly_divs)} plotly figures in the page, {n_plotly} in the notebook"
+    assert len(plotly_divs) == n_plotly, (
+        f"{len(plotly_divs)} plotly figures in the page, {n_plotly} in the notebook"
+    )
     for div in plotly_divs:
         svg = div.select_one("svg.main-svg")
-        assert svg is not None and svg.find(True) is not None, f"plotly figure {div.get('id')} did not draw"
+        assert svg is not None and svg.find(True) is not None, (
+            f"plotly figure {div.get('id')} did not draw"
+        )
     views = dom.select('div[id^="circuits-vis-"]')
     assert len(views) == n_circuitsvis
     for view in views:
-        drawn = [c for c in view.select("canvas") if int(c.get("width", 0)) > 0] or view.select("svg")
+        drawn = [c for c in view.select("canvas") if int(c.get("width", 0)) > 0] or view.select(
+            "svg"
+        )
         assert drawn, f"circuitsvis view {view.get('id')} drew nothing"
 
     html = dom.find("html")
     errors = json.loads(html.get("data-page-errors", '["the recorder did not run"]'))
     badge = f"failed to load {build.COLAB_BADGE_IMAGE}"
     assert [e for e in errors if e != badge] == [], errors
-    uncaught = [line for line in result.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line]
+    uncaught = [
+        line for line in result.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line
+    ]
     assert uncaught == []
 
     figures = _figures_only(report.executed)

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import math
 
+import optional_sections
 import pytest
 import torch
+from check_harness import ChapterChecks, Mutant
 from transformer_lens.head_detector import detect_head
 
-import optional_sections
-from check_harness import ChapterChecks, Mutant
 from mi_tutorial import metrics, models
 from mi_tutorial.checks import ch02
-from mi_tutorial.data import repeated_tokens
 from mi_tutorial.checks._keys import induction as reference
+from mi_tutorial.data import repeated_tokens
 
 STEM = "02_induction_heads"
 

@@ -9,11 +9,11 @@ GPT-2 section is tested offline, on a tiny GPT-2 saved to a local folder.
 
 from __future__ import annotations
 
+import optional_sections
 import pytest
 import torch
-
-import optional_sections
 from check_harness import ChapterChecks, Mutant
+
 from mi_tutorial import models
 from mi_tutorial.checks import ch03
 

@@ -31,7 +31,9 @@ CHECK_ARGS = {
     "check_classify_regime": ["classify_regime"],
     "check_generate_paired_features": ["generate_paired_features"],
 }
-PAIR_REPEAT = 'present = einops.repeat(pair_on, "batch instance pair -> batch instance (pair two)", two=2)'
+PAIR_REPEAT = (
+    'present = einops.repeat(pair_on, "batch instance pair -> batch instance (pair two)", two=2)'
+)
 
 MUTANTS = [
     *MUTANTS_4_1_TO_4_5,
@@ -400,9 +402,7 @@ def test_checks_leave_the_learners_random_state_alone():
 
 def test_reference_geometry_by_hand():
     pentagon_angles = torch.arange(5) * 2 * torch.pi / 5
-    pentagon = torch.stack([pentagon_angles.cos(), pentagon_angles.sin()])[
-        None
-    ]  # [1, 2, 5]
+    pentagon = torch.stack([pentagon_angles.cos(), pentagon_angles.sin()])[None]  # [1, 2, 5]
     assert torch.allclose(
         ref.feature_dimensionality(pentagon), torch.full((1, 5), 2 / 5), atol=1e-5
     )
@@ -418,15 +418,9 @@ def test_reference_geometry_by_hand():
         interference, torch.tensor([[1.0, 1.0, 0.0]])
     )
     assert torch.allclose(ref.dimensions_per_feature(pentagon), torch.tensor([2 / 5]))
-    assert ref.classify_regime(antipodal_and_dropped, extra=2).tolist() == [
-        ref.NOT_REPRESENTED
-    ]
-    assert ref.classify_regime(antipodal_and_dropped, extra=0).tolist() == [
-        ref.SUPERPOSED
-    ]
-    assert ref.classify_regime(torch.tensor([[[0.0, 1.0]]]), extra=1).tolist() == [
-        ref.DEDICATED
-    ]
+    assert ref.classify_regime(antipodal_and_dropped, extra=2).tolist() == [ref.NOT_REPRESENTED]
+    assert ref.classify_regime(antipodal_and_dropped, extra=0).tolist() == [ref.SUPERPOSED]
+    assert ref.classify_regime(torch.tensor([[[0.0, 1.0]]]), extra=1).tolist() == [ref.DEDICATED]
 
 
 def test_reference_regime_losses_match_a_simulation():
@@ -444,9 +438,9 @@ def test_reference_regime_losses_match_a_simulation():
     ]
     simulated = torch.stack(
         [
-            ref.importance_weighted_loss(
-                ref.toy_model_forward(W, b, features), features, weights
-            )[0]
+            ref.importance_weighted_loss(ref.toy_model_forward(W, b, features), features, weights)[
+                0
+            ]
             for W, b in solutions
         ]
     )

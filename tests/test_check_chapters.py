@@ -19,9 +19,13 @@ CHAPTER = next(c for c in build.find_chapters() if c.number == "01")
 def test_the_solution_notebook_passes_every_exercise(checked_solution):
     report = checked_solution(CHAPTER)
     assert len(report.exercises) == CHAPTER.info()["exercises"]
-    not_passed = [(e.exercise, e.status, e.message) for e in report.exercises if e.status != grading.PASSED]
+    not_passed = [
+        (e.exercise, e.status, e.message) for e in report.exercises if e.status != grading.PASSED
+    ]
     assert report.ok and not not_passed, not_passed
-    assert not report.notes, report.notes  # no cell of the solution fails, inside an exercise or not
+    assert not report.notes, (
+        report.notes
+    )  # no cell of the solution fails, inside an exercise or not
 
 
 def test_the_exercise_notebook_is_all_not_attempted_and_untouched(tmp_path, capsys):

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "mi_tutorial"
 MAX_LINES = 600
 # Check modules their owners are splitting now (issue 14); remove each once it is split.
-BEING_SPLIT = {"mi_tutorial/checks/ch06.py"}
+BEING_SPLIT: set[str] = set()  # files allowed over the limit while being split: none now
 LAYERS = ("protocol", "data", "library", "checks", "course")
 
 

@@ -19,8 +19,17 @@ from mi_tutorial.models import (
     verify_checkpoints,
 )
 
-TINY = dict(n_layers=1, d_model=8, d_head=4, n_heads=2, n_ctx=8, d_vocab=10,
-            attn_only=True, normalization_type=None, seed=1)
+TINY = dict(
+    n_layers=1,
+    d_model=8,
+    d_head=4,
+    n_heads=2,
+    n_ctx=8,
+    d_vocab=10,
+    attn_only=True,
+    normalization_type=None,
+    seed=1,
+)
 
 
 def trained_looking_tiny_model():
@@ -65,8 +74,15 @@ def test_boot_returns_eval_mode_model_of_the_config():
 
 def test_save_load_round_trip_is_exact(tmp_path):
     model = trained_looking_tiny_model()
-    path = save_checkpoint(model, "tiny", config_kwargs=TINY, seed=7, command="make tiny",
-                           metrics={"loss": 1.5, "best_head": "0.1"}, directory=tmp_path)
+    path = save_checkpoint(
+        model,
+        "tiny",
+        config_kwargs=TINY,
+        seed=7,
+        command="make tiny",
+        metrics={"loss": 1.5, "best_head": "0.1"},
+        directory=tmp_path,
+    )
     assert path == tmp_path / "tiny.safetensors"
 
     loaded = load_checkpoint("tiny", directory=tmp_path)
@@ -82,26 +98,58 @@ def test_save_load_round_trip_is_exact(tmp_path):
 def test_a_checkpoint_comes_with_its_shipped_tokenizer(tmp_path):
     """The manifest names a tokenizer; loading attaches it, so strings work like on GPT-2."""
     config = {**TINY, "d_vocab": 64}  # the attn-only-2l tokenizer's 64 words
-    save_checkpoint(boot(config), "tiny", config_kwargs=config, seed=7, command="make tiny",
-                    metrics={}, directory=tmp_path, tokenizer="attn-only-2l")
+    save_checkpoint(
+        boot(config),
+        "tiny",
+        config_kwargs=config,
+        seed=7,
+        command="make tiny",
+        metrics={},
+        directory=tmp_path,
+        tokenizer="attn-only-2l",
+    )
     model = load_checkpoint("tiny", directory=tmp_path)
     assert model.to_str_tokens("fog bay") == ["<bos>", "fog", "bay"]
     assert model.to_tokens("fog bay").tolist() == [[0, 25, 4]]
 
 
 def test_a_missing_tokenizer_is_refused_with_a_helpful_message(tmp_path):
-    save_checkpoint(trained_looking_tiny_model(), "tiny", config_kwargs=TINY, seed=7, command="make tiny",
-                    metrics={}, directory=tmp_path, tokenizer="no-such-tokenizer")
-    with pytest.raises(CheckpointError, match="No tokenizer 'no-such-tokenizer'.*git checkout.*names it for 'tiny'"):
+    save_checkpoint(
+        trained_looking_tiny_model(),
+        "tiny",
+        config_kwargs=TINY,
+        seed=7,
+        command="make tiny",
+        metrics={},
+        directory=tmp_path,
+        tokenizer="no-such-tokenizer",
+    )
+    with pytest.raises(
+        CheckpointError, match="No tokenizer 'no-such-tokenizer'.*git checkout.*names it for 'tiny'"
+    ):
         load_checkpoint("tiny", directory=tmp_path)
 
 
 def test_manifest_records_what_is_needed_and_diffs_well(tmp_path):
     model = boot(TINY)
-    save_checkpoint(model, "b", config_kwargs=TINY, seed=7, command="make b",
-                    metrics={"loss": 2}, directory=tmp_path)
-    save_checkpoint(model, "a", config_kwargs=TINY, seed=8, command="make a",
-                    metrics={"loss": 1}, directory=tmp_path)
+    save_checkpoint(
+        model,
+        "b",
+        config_kwargs=TINY,
+        seed=7,
+        command="make b",
+        metrics={"loss": 2},
+        directory=tmp_path,
+    )
+    save_checkpoint(
+        model,
+        "a",
+        config_kwargs=TINY,
+        seed=8,
+        command="make a",
+        metrics={"loss": 1},
+        directory=tmp_path,
+    )
     text = (tmp_path / "manifest.json").read_text()
     assert text.endswith("}\n")
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
@@ -129,8 +177,15 @@ def corrupt_one_byte(path):
 
 
 def test_corrupted_file_is_refused_with_a_helpful_message(tmp_path):
-    save_checkpoint(boot(TINY), "tiny", config_kwargs=TINY, seed=1,
-                    command="mi-tutorial train tiny", metrics={}, directory=tmp_path)
+    save_checkpoint(
+        boot(TINY),
+        "tiny",
+        config_kwargs=TINY,
+        seed=1,
+        command="mi-tutorial train tiny",
+        metrics={},
+        directory=tmp_path,
+    )
     corrupt_one_byte(tmp_path / "tiny.safetensors")
     with pytest.raises(CheckpointError) as error:
         load_checkpoint("tiny", directory=tmp_path)
@@ -142,8 +197,15 @@ def test_corrupted_file_is_refused_with_a_helpful_message(tmp_path):
 
 
 def test_missing_file_is_refused_with_a_helpful_message(tmp_path):
-    save_checkpoint(boot(TINY), "tiny", config_kwargs=TINY, seed=1,
-                    command="mi-tutorial train tiny", metrics={}, directory=tmp_path)
+    save_checkpoint(
+        boot(TINY),
+        "tiny",
+        config_kwargs=TINY,
+        seed=1,
+        command="mi-tutorial train tiny",
+        metrics={},
+        directory=tmp_path,
+    )
     (tmp_path / "tiny.safetensors").unlink()
     with pytest.raises(CheckpointError, match="missing.*mi-tutorial train tiny"):
         load_checkpoint("tiny", directory=tmp_path)
@@ -151,15 +213,23 @@ def test_missing_file_is_refused_with_a_helpful_message(tmp_path):
 
 def test_unknown_name_lists_the_known_names(tmp_path):
     for name in ("alpha", "beta"):
-        save_checkpoint(boot(TINY), name, config_kwargs=TINY, seed=1, command="x",
-                        metrics={}, directory=tmp_path)
+        save_checkpoint(
+            boot(TINY),
+            name,
+            config_kwargs=TINY,
+            seed=1,
+            command="x",
+            metrics={},
+            directory=tmp_path,
+        )
     with pytest.raises(CheckpointError, match="'gamma'.*alpha, beta"):
         load_checkpoint("gamma", directory=tmp_path)
 
 
 def test_weights_that_do_not_fit_the_config_are_refused(tmp_path):
-    save_checkpoint(boot(TINY), "tiny", config_kwargs=TINY, seed=1, command="x",
-                    metrics={}, directory=tmp_path)
+    save_checkpoint(
+        boot(TINY), "tiny", config_kwargs=TINY, seed=1, command="x", metrics={}, directory=tmp_path
+    )
     manifest = read_manifest(tmp_path)
     manifest["tiny"]["config"]["d_model"] = 12  # the file holds d_model=8 weights
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
@@ -186,13 +256,17 @@ def test_verify_checkpoints_flags_a_corrupted_copy(tmp_path):
 
 def test_verify_checkpoints_flags_an_unlisted_file(tmp_path):
     assert verify_checkpoints(tmp_path) == []  # nothing to verify
-    save_checkpoint(boot(TINY), "tiny", config_kwargs=TINY, seed=1, command="x",
-                    metrics={}, directory=tmp_path)
+    save_checkpoint(
+        boot(TINY), "tiny", config_kwargs=TINY, seed=1, command="x", metrics={}, directory=tmp_path
+    )
     shutil.copy(tmp_path / "tiny.safetensors", tmp_path / "stray.safetensors")
     results = {name: ok for name, ok, _ in verify_checkpoints(tmp_path)}
     assert results == {"tiny": True, "stray": False}
     (tmp_path / "manifest.json").unlink()  # a lost manifest leaves the files unlisted
-    assert {name: ok for name, ok, _ in verify_checkpoints(tmp_path)} == {"tiny": False, "stray": False}
+    assert {name: ok for name, ok, _ in verify_checkpoints(tmp_path)} == {
+        "tiny": False,
+        "stray": False,
+    }
 
 
 # --- load_pretrained ------------------------------------------------------------------
@@ -210,12 +284,22 @@ def tiny_gpt2_folder(tmp_path_factory):
     word_level = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     word_level.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=word_level, bos_token="<bos>", eos_token="<eos>",
-        unk_token="<unk>", pad_token="<pad>",
+        tokenizer_object=word_level,
+        bos_token="<bos>",
+        eos_token="<eos>",
+        unk_token="<unk>",
+        pad_token="<pad>",
     )
     torch.manual_seed(0)
-    config = transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, n_positions=32,
-                                     vocab_size=len(tokenizer), bos_token_id=0, eos_token_id=1)
+    config = transformers.GPT2Config(
+        n_layer=1,
+        n_embd=16,
+        n_head=2,
+        n_positions=32,
+        vocab_size=len(tokenizer),
+        bos_token_id=0,
+        eos_token_id=1,
+    )
     hf_model = transformers.GPT2LMHeadModel(config).eval()
     folder = tmp_path_factory.mktemp("tiny-gpt2")
     hf_model.save_pretrained(folder)

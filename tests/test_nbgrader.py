@@ -28,7 +28,7 @@ pytestmark = [
     ),
 ]
 
-SOURCE = '''# %% [markdown]
+SOURCE = """# %% [markdown]
 # # Chapter 99 — A test chapter
 #
 # **Time budget:** 20 minutes
@@ -81,7 +81,7 @@ checks.ch99.check_halve(halve)
 
 # %% [markdown]
 # ## Summary
-'''
+"""
 
 
 def nbgrader(course: Path, *args: str) -> str:
@@ -89,9 +89,16 @@ def nbgrader(course: Path, *args: str) -> str:
     bin_dir = str(Path(sys.executable).parent)  # nbgrader runs `alembic` from PATH
     env = {**os.environ, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
     result = subprocess.run(
-        [os.path.join(bin_dir, "nbgrader"), *args], cwd=course, env=env, capture_output=True, text=True, timeout=300
+        [os.path.join(bin_dir, "nbgrader"), *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, (
+        f"nbgrader {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    )
     return result.stdout + result.stderr
 
 
@@ -99,7 +106,11 @@ def cells_as_graded(nb) -> list:
     """What makes two notebooks the same assignment: cells, sources, nbgrader's own fields."""
     keys = ("grade", "grade_id", "locked", "points", "solution")
     return [
-        (c.cell_type, c.source, {k: v for k, v in c.metadata.get("nbgrader", {}).items() if k in keys})
+        (
+            c.cell_type,
+            c.source,
+            {k: v for k, v in c.metadata.get("nbgrader", {}).items() if k in keys},
+        )
         for c in nb.cells
     ]
 
@@ -123,7 +134,10 @@ def test_generate_then_autograde_full_marks_for_the_solution_zero_for_the_untouc
     nbgrader(course, "autograde", "ch99", "--create")
     nbgrader(course, "export")
     with open(course / "grades.csv", newline="") as file:
-        scores = {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(file)}
+        scores = {
+            row["student_id"]: (float(row["score"]), float(row["max_score"]))
+            for row in csv.DictReader(file)
+        }
     assert scores == {"perfect": (2.0, 2.0), "untouched": (0.0, 2.0)}
 
 
@@ -141,7 +155,9 @@ def test_nbgrader_turns_the_assign_source_into_exactly_chapters(tmp_path):
     exercises = nbformat.read(chapter.exercise_notebook, as_version=4)
     from_assign = nbformat.read(release / chapter.exercise_notebook.name, as_version=4)
     assert cells_as_graded(from_assign) == cells_as_graded(exercises)
-    assert cells_as_graded(from_assign) == cells_as_graded(nbformat.read(out / "handout" / chapter.exercise_notebook.name, as_version=4))
+    assert cells_as_graded(from_assign) == cells_as_graded(
+        nbformat.read(out / "handout" / chapter.exercise_notebook.name, as_version=4)
+    )
 
     # From the solution notebook: the same cells with stubs in the same places; only the first
     # two cells (the "generated from" note and the Colab badge) name the solutions file.
@@ -159,11 +175,17 @@ def test_a_real_chapter_autogrades_full_marks_for_the_solution_zero_for_the_unto
     nbgrader(course, "generate_assignment", name)
     for student, folder in (("perfect", "source"), ("untouched", "release")):
         (course / "submitted" / student / name).mkdir(parents=True)
-        shutil.copy(course / folder / name / chapter.solution_notebook.name, course / "submitted" / student / name)
+        shutil.copy(
+            course / folder / name / chapter.solution_notebook.name,
+            course / "submitted" / student / name,
+        )
     nbgrader(course, "autograde", name, "--create")
     nbgrader(course, "export")
     with open(course / "grades.csv", newline="") as file:
-        scores = {row["student_id"]: (float(row["score"]), float(row["max_score"])) for row in csv.DictReader(file)}
+        scores = {
+            row["student_id"]: (float(row["score"]), float(row["max_score"]))
+            for row in csv.DictReader(file)
+        }
     exercises = chapter.info()["exercises"]
     assert exercises >= 8
     assert scores == {"perfect": (exercises, exercises), "untouched": (0.0, exercises)}

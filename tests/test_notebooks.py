@@ -1,6 +1,5 @@
 """The one-source notebook scheme: generation, staleness, and never losing anyone's work."""
 
-import ast
 import json
 import shutil
 import subprocess
@@ -66,7 +65,10 @@ def _cells(path: Path) -> list:
 
 def test_build_writes_both_notebooks_with_header_and_stubs(course):
     result = build.build(course)
-    solution, exercise = course / "solutions" / "99_test.ipynb", course / "chapters" / "99_test.ipynb"
+    solution, exercise = (
+        course / "solutions" / "99_test.ipynb",
+        course / "chapters" / "99_test.ipynb",
+    )
     assert result.written == [solution, exercise]
 
     for path, kind in ((solution, "solutions"), (exercise, "exercises")):
@@ -78,7 +80,10 @@ def test_build_writes_both_notebooks_with_header_and_stubs(course):
     exercise_code = "\n".join(c.source for c in _cells(exercise))
     assert "return 2 * x" not in exercise_code and "BEGIN SOLUTION" not in exercise_code
     # each block becomes one stub at the block's own indentation
-    assert "    if x is None:\n        raise NotImplementedError()\n    raise NotImplementedError()" in exercise_code
+    assert (
+        "    if x is None:\n        raise NotImplementedError()\n    raise NotImplementedError()"
+        in exercise_code
+    )
     assert "only in the solutions" not in exercise_code
     assert "A remark for instructors" not in "\n".join(c.source for c in _cells(exercise))
 
@@ -177,12 +182,17 @@ def test_chapter_info_reads_title_budget_exercises_and_objectives(course):
 
 def test_both_notebooks_open_with_a_colab_badge_and_setup_cell(course):
     build.build(course)
-    for path, kind in ((course / "solutions" / "99_test.ipynb", "solutions"), (course / "chapters" / "99_test.ipynb", "chapters")):
+    for path, kind in (
+        (course / "solutions" / "99_test.ipynb", "solutions"),
+        (course / "chapters" / "99_test.ipynb", "chapters"),
+    ):
         header, badge, setup = _cells(path)[:3]
         assert "Generated from" in header.source
         url = f"{build.REPOSITORY_URL.removeprefix('https://github.com/')}/blob/{build.REPOSITORY_BRANCH}"
         assert badge.cell_type == "markdown"
-        assert f"(https://colab.research.google.com/github/{url}/{kind}/99_test.ipynb)" in badge.source
+        assert (
+            f"(https://colab.research.google.com/github/{url}/{kind}/99_test.ipynb)" in badge.source
+        )
         assert f"[![Open In Colab]({build.COLAB_BADGE_IMAGE})]" in badge.source
         assert setup.cell_type == "code" and '"google.colab" in sys.modules' in setup.source
         assert "sys.path" not in setup.source and "chdir" not in setup.source
@@ -211,9 +221,13 @@ def test_on_colab_the_setup_cell_pip_installs_the_package_without_extras(course,
     exec(_setup_cell(course), {})
     ((args, kwargs),) = calls
     spec = f"mi-tutorial @ git+{build.REPOSITORY_URL}@{build.REPOSITORY_BRANCH}"
-    assert args == ([sys.executable, "-m", "pip", "install", "--quiet", spec],) and kwargs == {"check": True}
+    assert args == ([sys.executable, "-m", "pip", "install", "--quiet", spec],) and kwargs == {
+        "check": True
+    }
     project = tomllib.loads((build.COURSE_ROOT / "pyproject.toml").read_text())["project"]
-    assert spec.split(" @ ")[0] == project["name"] == build.PACKAGE_NAME  # the right package, no [extras]
+    assert (
+        spec.split(" @ ")[0] == project["name"] == build.PACKAGE_NAME
+    )  # the right package, no [extras]
     assert build.REPOSITORY_URL.startswith("https://github.com/")
 
 
@@ -226,7 +240,7 @@ def test_the_repository_url_is_set_in_one_place_only():
 
 # --- check calls in their own graded cell ---------------------------------------------------
 
-GRADED_SOURCE = '''# %% [markdown]
+GRADED_SOURCE = """# %% [markdown]
 # # Chapter 98 — Graded
 # **Time budget:** 5 minutes
 
@@ -267,7 +281,7 @@ checks.ch98.check_triple(triple)
 value = triple(2)
 ### END SOLUTION
 checks.ch98.check_value(value)
-'''
+"""
 
 
 def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path):
@@ -276,28 +290,48 @@ def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path
     (chapter,) = build.find_chapters(tmp_path)
     for kind in ("solutions", "exercises"):
         cells = build.build_notebook(chapter, kind).cells
-        code = [c for c in cells if c.cell_type == "code"][2:]  # after the Colab setup and `import math`
+        code = [c for c in cells if c.cell_type == "code"][
+            2:
+        ]  # after the Colab setup and `import math`
         assert [c.metadata["nbgrader"]["grade_id"] for c in code] == [
-            "ch98-ex98_1-solution", "ch98-ex98_1-check",
-            "ch98-ex98_2-solution", "ch98-ex98_2-check",
-            "ch98-ex98_2-solution-2", "ch98-ex98_2-check-2",
+            "ch98-ex98_1-solution",
+            "ch98-ex98_1-check",
+            "ch98-ex98_2-solution",
+            "ch98-ex98_2-check",
+            "ch98-ex98_2-solution-2",
+            "ch98-ex98_2-check-2",
         ]
-        assert code[0].source.endswith("### END SOLUTION" if kind == "solutions" else "raise NotImplementedError()")
+        assert code[0].source.endswith(
+            "### END SOLUTION" if kind == "solutions" else "raise NotImplementedError()"
+        )
         assert code[1].source == (
             "# the check takes a second\n"
             "checks.ch98.check_double(double)\n"
             "checks.ch98.check_double_again(\n    double,\n    cases=3,\n)"
         )
         assert code[5].source == "checks.ch98.check_value(value)"
-        assert code[4].source == ("### BEGIN SOLUTION\nvalue = triple(2)\n### END SOLUTION" if kind == "solutions" else "raise NotImplementedError()")
+        assert code[4].source == (
+            "### BEGIN SOLUTION\nvalue = triple(2)\n### END SOLUTION"
+            if kind == "solutions"
+            else "raise NotImplementedError()"
+        )
         for solution, check in zip(code[::2], code[1::2]):
             assert solution.metadata["nbgrader"] == {
-                "grade": False, "grade_id": solution.metadata["nbgrader"]["grade_id"], "locked": False,
-                "schema_version": 3, "solution": True, "task": False,
+                "grade": False,
+                "grade_id": solution.metadata["nbgrader"]["grade_id"],
+                "locked": False,
+                "schema_version": 3,
+                "solution": True,
+                "task": False,
             }
             assert check.metadata["nbgrader"] == {
-                "grade": True, "grade_id": check.metadata["nbgrader"]["grade_id"], "locked": True, "points": 1,
-                "schema_version": 3, "solution": False, "task": False,
+                "grade": True,
+                "grade_id": check.metadata["nbgrader"]["grade_id"],
+                "locked": True,
+                "points": 1,
+                "schema_version": 3,
+                "solution": False,
+                "task": False,
             }
     nbgrader_source = build.build_notebook(chapter, "nbgrader")
     exercises = build.build_notebook(chapter, "exercises")
@@ -310,10 +344,16 @@ def test_check_calls_that_end_a_solution_cell_get_their_own_graded_cell(tmp_path
     "code, expected",
     [
         ("x = 1\nchecks.ch01.check_x(x)", ("x = 1", "checks.ch01.check_x(x)")),
-        ("checks.ch01.check_x(x)\nprint(x)", ("checks.ch01.check_x(x)\nprint(x)", "")),  # not at the end
+        (
+            "checks.ch01.check_x(x)\nprint(x)",
+            ("checks.ch01.check_x(x)\nprint(x)", ""),
+        ),  # not at the end
         ("x = 1\nchecks_x(x)", ("x = 1\nchecks_x(x)", "")),  # not the checks module
         ("x = 1\nchecks(x)", ("x = 1\nchecks(x)", "")),
-        ("%time x = 1\nchecks.ch01.check_x(x)", ("%time x = 1\nchecks.ch01.check_x(x)", "")),  # a magic: left whole
+        (
+            "%time x = 1\nchecks.ch01.check_x(x)",
+            ("%time x = 1\nchecks.ch01.check_x(x)", ""),
+        ),  # a magic: left whole
         (
             "### BEGIN SOLUTION\nx = 1\n### END SOLUTION\n# why\nchecks.ch01.check_x(x)",
             ("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "# why\nchecks.ch01.check_x(x)"),
@@ -336,8 +376,14 @@ def test_course_notebooks_are_up_to_date():
 def test_every_exercise_has_a_solution_and_a_graded_check(chapter):
     """One heading and one solution cell per exercise, and right under it a graded check cell."""
     nb = build.build_notebook(chapter, "solutions")
-    headings = [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("### Exercise")]
-    solution_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and build.BEGIN_SOLUTION in c.source]
+    headings = [
+        c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("### Exercise")
+    ]
+    solution_cells = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code" and build.BEGIN_SOLUTION in c.source
+    ]
     assert len(headings) == len(solution_cells) >= 1
     for i in solution_cells:
         check = nb.cells[i + 1]
@@ -357,7 +403,9 @@ def test_the_course_copy_is_untouched_by_a_build_in_a_copy(tmp_path):
     for folder in ("solutions", "chapters"):
         shutil.copytree(build.COURSE_ROOT / folder, tmp_path / folder)
     before = {p.name: p.read_text() for p in (tmp_path / "chapters").glob("*.ipynb")}
-    for p in list((tmp_path / "solutions").glob("*.ipynb")) + list((tmp_path / "chapters").glob("*.ipynb")):
+    for p in list((tmp_path / "solutions").glob("*.ipynb")) + list(
+        (tmp_path / "chapters").glob("*.ipynb")
+    ):
         p.unlink()
     build.build(tmp_path)
     assert {p.name: p.read_text() for p in (tmp_path / "chapters").glob("*.ipynb")} == before

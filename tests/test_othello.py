@@ -30,9 +30,7 @@ def board_of(black: list[str], white: list[str]) -> list[int]:
 
 
 def test_square_names_round_trip():
-    assert (
-        square_name(0) == "A1" and square_name(35) == "F6" and square_name(14) == "C3"
-    )
+    assert square_name(0) == "A1" and square_name(35) == "F6" and square_name(14) == "C3"
     assert all(parse_square(square_name(s)) == s for s in range(36))
     with pytest.raises(IllegalMoveError, match="not a square"):
         parse_square("G1")
@@ -90,9 +88,7 @@ def test_random_games_are_legal_and_deterministic():
     for game in games:
         record = othello.replay(game)
         assert not record.legal[-1].any()  # played to the end
-        assert (
-            int((record.boards[-1] != EMPTY).sum()) == 4 + len(game) - 0
-        )  # one disc per move
+        assert int((record.boards[-1] != EMPTY).sum()) == 4 + len(game) - 0  # one disc per move
         # each move was legal for the player recorded to move, and flipped what it said
         for t, move in enumerate(game):
             assert record.legal[t, move]
@@ -113,10 +109,7 @@ def test_passes_happen_and_keep_the_player():
             if record.players[t] == record.players[t - 1]:
                 passes += 1
                 mover = int(record.players[t])
-                assert (
-                    othello.legal_moves(record.boards[t].flatten().tolist(), -mover)
-                    == []
-                )
+                assert othello.legal_moves(record.boards[t].flatten().tolist(), -mover) == []
     assert passes > 0
 
 
@@ -125,9 +118,7 @@ def test_illegal_move_error_names_move_position_and_legal_moves():
         othello.replay([sq("C2"), sq("A1")])
     message = str(error.value)
     assert "Move 0 (A1)" in message and "ply 1" in message and "white" in message
-    assert (
-        "7 (B2), 9 (D2), 19 (B4)" in message and "X" in message
-    )  # legal moves and the board
+    assert "7 (B2), 9 (D2), 19 (B4)" in message and "X" in message  # legal moves and the board
 
 
 @pytest.mark.parametrize(
@@ -162,9 +153,5 @@ def test_game_batch_lines_up_tokens_boards_and_players():
         assert batch.tokens[i, 1 + t] == game[t] if t < len(game) else True
         assert batch.legal[i, 0].sum() == 4
     mine = batch.mine_theirs()
-    assert (
-        mine[:, 0].flatten(1) == torch.tensor(othello.initial_board())
-    ).all()  # black to move
-    assert (
-        mine[:, 1].flatten(1) == -batch.boards[:, 1].flatten(1)
-    ).all()  # white to move
+    assert (mine[:, 0].flatten(1) == torch.tensor(othello.initial_board())).all()  # black to move
+    assert (mine[:, 1].flatten(1) == -batch.boards[:, 1].flatten(1)).all()  # white to move

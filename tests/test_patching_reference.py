@@ -8,8 +8,6 @@ tokens that differ at several positions, with a metric that reads every position
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 import torch
 import transformer_lens.patching as tl_patching
@@ -18,20 +16,30 @@ from transformer_lens.utilities import get_act_name
 from transformer_lens.utilities.statistics import bootstrap_ci as tl_bootstrap_ci
 
 from mi_tutorial import models
-from mi_tutorial.data import tinyworld
 from mi_tutorial.checks._keys import patching as reference
+from mi_tutorial.data import tinyworld
 
 ATOL = 1e-5
 RANDOM_CONFIG = dict(
-    n_layers=3, d_model=24, d_head=8, n_heads=3, d_mlp=48, n_ctx=16, d_vocab=20,
-    act_fn="gelu", normalization_type="LN", seed=0,
+    n_layers=3,
+    d_model=24,
+    d_head=8,
+    n_heads=3,
+    d_mlp=48,
+    n_ctx=16,
+    d_vocab=20,
+    act_fn="gelu",
+    normalization_type="LN",
+    seed=0,
 )
 
 
 class Case:
     """A model, clean and corrupted tokens, both caches and a metric (0 = corrupted, 1 = clean)."""
 
-    def __init__(self, name, model, clean_tokens, corrupted_tokens, answers, wrong, all_positions=False):
+    def __init__(
+        self, name, model, clean_tokens, corrupted_tokens, answers, wrong, all_positions=False
+    ):
         self.name, self.model = name, model
         self.clean_tokens, self.corrupted_tokens = clean_tokens, corrupted_tokens
         self.answers, self.wrong = answers, wrong
@@ -55,7 +63,14 @@ class Case:
 def ioi_case():
     prompts = tinyworld.ioi_prompts(4, seed=3)
     model = models.load_toy_model("tinyworld-lm")
-    return Case("tinyworld-lm, IOI", model, prompts.clean_tokens, prompts.corrupted_tokens, prompts.answers, prompts.wrong)
+    return Case(
+        "tinyworld-lm, IOI",
+        model,
+        prompts.clean_tokens,
+        prompts.corrupted_tokens,
+        prompts.answers,
+        prompts.wrong,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +83,15 @@ def random_case():
     clean = torch.randint(0, 20, (2, 7), generator=generator)
     corrupted = clean.clone()
     corrupted[:, [2, 5]] = torch.randint(0, 20, (2, 2), generator=generator)
-    return Case("random model", model, clean, corrupted, torch.tensor([3, 4]), torch.tensor([5, 6]), all_positions=True)
+    return Case(
+        "random model",
+        model,
+        clean,
+        corrupted,
+        torch.tensor([3, 4]),
+        torch.tensor([5, 6]),
+        all_positions=True,
+    )
 
 
 @pytest.fixture(params=["ioi", "random"])
@@ -96,9 +119,14 @@ def test_running_only_the_later_blocks_gives_the_full_forward_pass(case):
     with torch.no_grad():
         logits = case.model(case.corrupted_tokens)
         for layer in range(case.model.cfg.n_layers + 1):
-            resid = (case.corrupted_cache["resid_pre", layer] if layer < case.model.cfg.n_layers
-                     else case.corrupted_cache["resid_post", layer - 1])
-            _assert_close(reference.run_from(case.model, resid, layer), logits, f"starting at block {layer}")
+            resid = (
+                case.corrupted_cache["resid_pre", layer]
+                if layer < case.model.cfg.n_layers
+                else case.corrupted_cache["resid_post", layer - 1]
+            )
+            _assert_close(
+                reference.run_from(case.model, resid, layer), logits, f"starting at block {layer}"
+            )
 
 
 TL_LAYER_POS = {
@@ -128,29 +156,47 @@ def test_layer_pos_sweeps_match_transformer_lens(case, act_name, skip_unchanged)
     expected = _quiet(TL_LAYER_POS[act_name], *args)
     got = reference.patch_layer_pos(*args, act_name, skip_unchanged=skip_unchanged)
     _assert_close(got, expected, f"{case.name}, {act_name}")
-    assert expected.abs().max() > 0.1  # the sweep found something, so the comparison means something
+    assert (
+        expected.abs().max() > 0.1
+    )  # the sweep found something, so the comparison means something
 
 
 @pytest.mark.parametrize("act_name", list(TL_ALL_POS))
 def test_head_sweeps_over_all_positions_match_transformer_lens(case, act_name):
     args = (case.model, case.corrupted_tokens, case.clean_cache, case.metric)
     expected = _quiet(TL_ALL_POS[act_name], *args)
-    _assert_close(reference.patch_heads_all_pos(*args, act_name), expected, f"{case.name}, {act_name}")
-    _assert_close(reference.patch_heads_all_pos(*args, act_name, skip_unchanged=False), expected, act_name)
+    _assert_close(
+        reference.patch_heads_all_pos(*args, act_name), expected, f"{case.name}, {act_name}"
+    )
+    _assert_close(
+        reference.patch_heads_all_pos(*args, act_name, skip_unchanged=False), expected, act_name
+    )
 
 
 @pytest.mark.parametrize("act_name", list(TL_BY_POS))
 def test_head_sweeps_by_position_match_transformer_lens(case, act_name):
     args = (case.model, case.corrupted_tokens, case.clean_cache, case.metric)
     expected = _quiet(TL_BY_POS[act_name], *args)
-    _assert_close(reference.patch_heads_by_pos(*args, act_name), expected, f"{case.name}, {act_name}")
-    _assert_close(reference.patch_heads_by_pos(*args, act_name, skip_unchanged=False), expected, act_name)
+    _assert_close(
+        reference.patch_heads_by_pos(*args, act_name), expected, f"{case.name}, {act_name}"
+    )
+    _assert_close(
+        reference.patch_heads_by_pos(*args, act_name, skip_unchanged=False), expected, act_name
+    )
 
 
 def test_noising_is_the_same_sweep_with_the_roles_swapped(random_case):
     c = random_case
-    expected = _quiet(tl_patching.get_act_patch_attn_head_out_all_pos, c.model, c.clean_tokens, c.corrupted_cache, c.metric)
-    got = reference.patch_heads_all_pos(c.model, c.clean_tokens, c.corrupted_cache, c.metric, "z", corrupted_cache=c.clean_cache)
+    expected = _quiet(
+        tl_patching.get_act_patch_attn_head_out_all_pos,
+        c.model,
+        c.clean_tokens,
+        c.corrupted_cache,
+        c.metric,
+    )
+    got = reference.patch_heads_all_pos(
+        c.model, c.clean_tokens, c.corrupted_cache, c.metric, "z", corrupted_cache=c.clean_cache
+    )
     _assert_close(got, expected, "noising")
 
 
@@ -173,14 +219,21 @@ def _frozen_path_patch(case, sender, receiver_hook, receiver_layer, select):
     sender_layer, sender_head = sender
     hooks = []
     for layer in range(sender_layer, receiver_layer + 1):
+
         def freeze_z(z, hook, layer=layer):
             z = corrupted["z", layer].clone()
             if layer == sender_layer:
                 z[:, :, sender_head] = case.clean_cache["z", layer][:, :, sender_head]
             return z
+
         hooks.append((get_act_name("z", layer), freeze_z))
         if layer < receiver_layer:
-            hooks.append((get_act_name("mlp_out", layer), lambda out, hook, layer=layer: corrupted["mlp_out", layer].clone()))
+            hooks.append(
+                (
+                    get_act_name("mlp_out", layer),
+                    lambda out, hook, layer=layer: corrupted["mlp_out", layer].clone(),
+                )
+            )
     recorded = {}
 
     def record(act, hook):
@@ -195,20 +248,26 @@ def _frozen_path_patch(case, sender, receiver_hook, receiver_layer, select):
             select(act)[...] = select(recorded["act"])
             return act
 
-        return case.metric(model.run_with_hooks(case.corrupted_tokens, fwd_hooks=[(receiver_hook, patch)]))
+        return case.metric(
+            model.run_with_hooks(case.corrupted_tokens, fwd_hooks=[(receiver_hook, patch)])
+        )
 
 
 @pytest.mark.parametrize("component", ["q", "k", "v"])
 def test_path_patching_to_heads_matches_the_freezing_recipe(random_case, component):
     c = random_case
     sender = (0, 1)
-    got = reference.path_patch_to_heads(c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, sender, component)
+    got = reference.path_patch_to_heads(
+        c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, sender, component
+    )
     assert got[: sender[0] + 1].eq(0).all()
     expected = torch.zeros_like(got)
     for layer in range(1, c.model.cfg.n_layers):
         for head in range(c.model.cfg.n_heads):
             hook = get_act_name(component, layer)
-            expected[layer, head] = _frozen_path_patch(c, sender, hook, layer, lambda act, head=head: act[:, :, head])
+            expected[layer, head] = _frozen_path_patch(
+                c, sender, hook, layer, lambda act, head=head: act[:, :, head]
+            )
     _assert_close(got, expected, f"path patching into {component}")
     assert got.abs().max() > 0.01
 
@@ -216,11 +275,15 @@ def test_path_patching_to_heads_matches_the_freezing_recipe(random_case, compone
 def test_path_patching_to_mlps_matches_the_freezing_recipe(random_case):
     c = random_case
     sender = (1, 2)
-    got = reference.path_patch_to_mlps(c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, sender)
+    got = reference.path_patch_to_mlps(
+        c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, sender
+    )
     assert got[0] == 0
     expected = torch.zeros_like(got)
     for layer in range(1, c.model.cfg.n_layers):
-        expected[layer] = _frozen_path_patch(c, sender, get_act_name("mlp_out", layer), layer, lambda act: act)
+        expected[layer] = _frozen_path_patch(
+            c, sender, get_act_name("mlp_out", layer), layer, lambda act: act
+        )
     _assert_close(got, expected, "path patching into MLPs")
     assert got.abs().max() > 0.01
 
@@ -228,17 +291,30 @@ def test_path_patching_to_mlps_matches_the_freezing_recipe(random_case):
 def test_path_patching_to_the_logits_is_patching_the_head_with_later_mlps_frozen(random_case):
     c = random_case
     sender = (1, 0)
-    got = reference.path_patch_to_logits(c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, sender)
+    got = reference.path_patch_to_logits(
+        c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, sender
+    )
 
     def patch_sender(z, hook):
         z = z.clone()
         z[:, :, 0] = c.clean_cache["z", 1][:, :, 0]
         return z
 
-    frozen = [(get_act_name(name, layer), lambda act, hook, name=name, layer=layer: c.corrupted_cache[name, layer].clone())
-              for layer in (1, 2) for name in ("mlp_out", "z") if (name, layer) != ("z", 1)]
+    frozen = [
+        (
+            get_act_name(name, layer),
+            lambda act, hook, name=name, layer=layer: c.corrupted_cache[name, layer].clone(),
+        )
+        for layer in (1, 2)
+        for name in ("mlp_out", "z")
+        if (name, layer) != ("z", 1)
+    ]
     with torch.no_grad():
-        expected = c.metric(c.model.run_with_hooks(c.corrupted_tokens, fwd_hooks=[(get_act_name("z", 1), patch_sender), *frozen]))
+        expected = c.metric(
+            c.model.run_with_hooks(
+                c.corrupted_tokens, fwd_hooks=[(get_act_name("z", 1), patch_sender), *frozen]
+            )
+        )
     _assert_close(got, expected, "path to the logits")
     assert abs(got) > 0.01
 
@@ -246,9 +322,13 @@ def test_path_patching_to_the_logits_is_patching_the_head_with_later_mlps_frozen
 def test_path_patching_rejects_bad_arguments(random_case):
     c = random_case
     with pytest.raises(ValueError, match="component must be one of"):
-        reference.path_patch_to_heads(c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, (0, 0), "z")
+        reference.path_patch_to_heads(
+            c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, (0, 0), "z"
+        )
     with pytest.raises(ValueError, match="sender must be"):
-        reference.path_patch_to_mlps(c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, (3, 0))
+        reference.path_patch_to_mlps(
+            c.model, c.corrupted_tokens, c.clean_cache, c.corrupted_cache, c.metric, (3, 0)
+        )
 
 
 # --- attribution patching, faithfulness, statistics --------------------------------------------
@@ -261,10 +341,14 @@ def test_attribution_patching_matches_transformer_lens(ioi_case):
     n = len(c.answers)
     expected = torch.zeros_like(got)
     for i in range(n):
+
         def metric_i(logits, i=i):  # prompt i's share of the batch metric
             one = reference.logit_diff(logits, c.answers[i : i + 1], c.wrong[i : i + 1])
             return c.metric_scale * one.mean() / n
-        result = attribution_patch(c.model, c.clean_tokens[i : i + 1], c.corrupted_tokens[i : i + 1], metric_i)
+
+        result = attribution_patch(
+            c.model, c.clean_tokens[i : i + 1], c.corrupted_tokens[i : i + 1], metric_i
+        )
         for node, score in result.node_scores.items():
             if node.kind == "attn_head_out":
                 expected[node.layer, node.head] += score
@@ -277,10 +361,16 @@ def test_attribution_of_the_residual_stream_is_exact_where_the_metric_is_linear(
     so attribution patching is exact there; elsewhere it only approximates."""
     c = random_case
     got = reference.attribution_patch_resid(c.model, c.corrupted_tokens, c.clean_cache, c.metric)
-    real = reference.patch_layer_pos(c.model, c.corrupted_tokens, c.clean_cache, c.metric, "resid_pre")
+    real = reference.patch_layer_pos(
+        c.model, c.corrupted_tokens, c.clean_cache, c.metric, "resid_pre"
+    )
     assert got.shape == real.shape
-    unchanged = torch.stack([(c.clean_cache["resid_pre", L] == c.corrupted_cache["resid_pre", L]).all(-1).all(0)
-                             for L in range(c.model.cfg.n_layers)])
+    unchanged = torch.stack(
+        [
+            (c.clean_cache["resid_pre", L] == c.corrupted_cache["resid_pre", L]).all(-1).all(0)
+            for L in range(c.model.cfg.n_layers)
+        ]
+    )
     assert got[unchanged].abs().max() == 0  # nothing to patch, no estimate
     assert torch.corrcoef(torch.stack([got.flatten(), real.flatten()]))[0, 1] > 0.5
 
@@ -292,7 +382,11 @@ def test_run_with_circuit(ioi_case):
     assert means.shape == (n_layers, c.corrupted_tokens.shape[1], n_heads, model.cfg.d_head)
     everything = [(layer, head) for layer in range(n_layers) for head in range(n_heads)]
     with torch.no_grad():
-        _assert_close(reference.run_with_circuit(model, c.clean_tokens, everything, means), model(c.clean_tokens), "full circuit")
+        _assert_close(
+            reference.run_with_circuit(model, c.clean_tokens, everything, means),
+            model(c.clean_tokens),
+            "full circuit",
+        )
 
         def ablate(z, hook):
             z = z.clone()
@@ -300,14 +394,18 @@ def test_run_with_circuit(ioi_case):
             return z
 
         expected = model.run_with_hooks(c.clean_tokens, fwd_hooks=[(get_act_name("z", 2), ablate)])
-    got = reference.run_with_circuit(model, c.clean_tokens, [h for h in everything if h != (2, 1)], means)
+    got = reference.run_with_circuit(
+        model, c.clean_tokens, [h for h in everything if h != (2, 1)], means
+    )
     _assert_close(got, expected, "one head mean-ablated")
 
 
 @pytest.mark.parametrize("n_resamples", [200, 1000])
 def test_bootstrap_matches_transformer_lens_with_the_same_generator(n_resamples):
     values = torch.randn(37, generator=torch.Generator().manual_seed(5)) + 2
-    low, high = tl_bootstrap_ci(values, n_resamples=n_resamples, confidence=0.9, generator=torch.Generator().manual_seed(11))
+    low, high = tl_bootstrap_ci(
+        values, n_resamples=n_resamples, confidence=0.9, generator=torch.Generator().manual_seed(11)
+    )
     got = reference.bootstrap_ci(values, n_resamples=n_resamples, confidence=0.9, seed=11)
     assert torch.allclose(got, torch.stack([low, high]), atol=1e-6)
     assert got[0] < values.mean() < got[1]
@@ -318,7 +416,9 @@ def test_metrics():
     logits[0, -1, 1], logits[1, -1, 2], logits[0, 0, 1] = 4.0, 1.0, 100.0
     answers, wrong = torch.tensor([1, 2]), torch.tensor([0, 4])
     assert reference.logit_diff(logits, answers, wrong).tolist() == [4.0, 1.0]
-    assert reference.normalized_metric(logits, answers, wrong, clean_ld=2.5, corrupted_ld=0.5).item() == pytest.approx(1.0)
+    assert reference.normalized_metric(
+        logits, answers, wrong, clean_ld=2.5, corrupted_ld=0.5
+    ).item() == pytest.approx(1.0)
     with pytest.raises(ValueError, match="no gap"):
         reference.normalized_metric(logits, answers, wrong, clean_ld=1.0, corrupted_ld=1.0)
 

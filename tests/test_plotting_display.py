@@ -23,7 +23,9 @@ def kernel(monkeypatch):
     monkeypatch.setattr(plotting, "_execution_count", lambda: state["count"])
     monkeypatch.setattr(plotting, "_plotlyjs_sent", False)
     monkeypatch.setattr(pio.renderers, "default", "plotly_mimetype")
-    monkeypatch.setattr("IPython.display.display", lambda bundle, raw: state["shown"].append(bundle))
+    monkeypatch.setattr(
+        "IPython.display.display", lambda bundle, raw: state["shown"].append(bundle)
+    )
     return state
 
 
@@ -33,8 +35,12 @@ def test_each_figure_carries_offline_html_and_plotlyjs_comes_once(kernel):
     first, second = kernel["shown"]
     for bundle in (first, second):
         assert PLOTLY_MIME in bundle and "plotly-graph-div" in bundle["text/html"]
-        assert "<script src=" not in bundle["text/html"], "no script from a CDN (MathJax…): it must draw offline"
-    assert len(first["text/html"]) > 1_000_000 and "window.Plotly" in first["text/html"]  # plotly.js inlined
+        assert "<script src=" not in bundle["text/html"], (
+            "no script from a CDN (MathJax…): it must draw offline"
+        )
+    assert (
+        len(first["text/html"]) > 1_000_000 and "window.Plotly" in first["text/html"]
+    )  # plotly.js inlined
     assert len(second["text/html"]) < 100_000  # …only into the first figure of the session
 
 

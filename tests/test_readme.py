@@ -51,7 +51,10 @@ def test_every_mi_tutorial_command_the_readme_names_exists():
 
 
 def test_every_path_the_readme_names_exists():
-    for path in re.findall(r"`((?:mi_tutorial|solutions|chapters|tests|benchmarks|docs|\.ci)/[\w./]*|[\w.]+\.(?:yml|toml|md))`", README + INSTRUCTORS):
+    for path in re.findall(
+        r"`((?:mi_tutorial|solutions|chapters|tests|benchmarks|docs|\.ci)/[\w./]*|[\w.]+\.(?:yml|toml|md))`",
+        README + INSTRUCTORS,
+    ):
         if "NN_topic" in path:
             continue
         assert (ROOT / path).exists(), f"README names {path}, which does not exist"
@@ -60,9 +63,13 @@ def test_every_path_the_readme_names_exists():
 def test_environment_yml_installs_from_pyproject_without_its_own_pins():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_entries = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
-    assert pip_entries == [["-e .[dev]"]], "environment.yml must install this package, not a copy of its deps"
+    assert pip_entries == [["-e .[dev]"]], (
+        "environment.yml must install this package, not a copy of its deps"
+    )
     conda_names = {re.split(r"[=<>]", d)[0] for d in env["dependencies"] if isinstance(d, str)}
-    assert conda_names == {"python", "pip"}, f"only python and pip come from conda, got {conda_names}"
+    assert conda_names == {"python", "pip"}, (
+        f"only python and pip come from conda, got {conda_names}"
+    )
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     minimum = tuple(int(x) for x in requires.removeprefix(">=").split("."))
@@ -74,8 +81,19 @@ def test_pyproject_declares_the_design_dependencies_with_ranges():
     extras = project["optional-dependencies"]
     declared = project["dependencies"] + extras["course"]
     names = {re.split(r"[<>=!\[ ]", d)[0].lower().replace("-", "_"): d for d in declared}
-    for name in ("torch", "transformer_lens", "circuitsvis", "plotly", "jupytext", "einops", "jaxtyping",
-                 "safetensors", "tqdm", "jupyterlab", "tokenizers"):
+    for name in (
+        "torch",
+        "transformer_lens",
+        "circuitsvis",
+        "plotly",
+        "jupytext",
+        "einops",
+        "jaxtyping",
+        "safetensors",
+        "tqdm",
+        "jupyterlab",
+        "tokenizers",
+    ):
         assert name in names, f"{name} missing from dependencies"
         assert "<" in names[name] and ">=" in names[name], f"{names[name]} needs a range"
     assert "transformer_lens>=4.1,<5" in project["dependencies"]
@@ -84,7 +102,9 @@ def test_pyproject_declares_the_design_dependencies_with_ranges():
     base = {re.split(r"[<>=!\[ ]", d)[0].lower() for d in project["dependencies"]}
     assert not {"jupytext", "jupyterlab", "nbclient", "nbformat"} & base
     assert "mi-tutorial[course]" in extras["dev"]
-    assert any(d.startswith("nbval") for d in extras["dev"]) and any(d.startswith("pytest") for d in extras["dev"])
+    assert any(d.startswith("nbval") for d in extras["dev"]) and any(
+        d.startswith("pytest") for d in extras["dev"]
+    )
     assert any(d.startswith("nbgrader") for d in extras["instructor"])
 
 
@@ -116,16 +136,26 @@ def _exercised() -> tuple[dict[str, set[str]], set[str]]:
     return cli_calls, nbgrader
 
 
-@pytest.mark.parametrize("where", ["README: For learners", "README: For instructors", "docs/instructors.md"])
+@pytest.mark.parametrize(
+    "where", ["README: For learners", "README: For instructors", "docs/instructors.md"]
+)
 def test_learner_and_instructor_docs_name_only_commands_the_tests_run(where):
-    text = INSTRUCTORS if where == "docs/instructors.md" else _section(where.removeprefix("README: "))
+    text = (
+        INSTRUCTORS if where == "docs/instructors.md" else _section(where.removeprefix("README: "))
+    )
     code = _code(text)
     cli_calls, nbgrader = _exercised()
     named = re.findall(r"mi-tutorial (\w+)([^\n]*)", code)
     assert named, f"{where} names no mi-tutorial command"
     for command, rest in named:
-        assert command in cli_calls, f"{where} names `mi-tutorial {command}`, which no test runs through cli.main"
+        assert command in cli_calls, (
+            f"{where} names `mi-tutorial {command}`, which no test runs through cli.main"
+        )
         for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]*", rest):
-            assert flag in cli_calls[command], f"{where} names `mi-tutorial {command} {flag}`, which no test runs"
+            assert flag in cli_calls[command], (
+                f"{where} names `mi-tutorial {command} {flag}`, which no test runs"
+            )
     for command in re.findall(r"^nbgrader (\w+)", code, re.M):
-        assert command in nbgrader, f"{where} names `nbgrader {command}`, which tests/test_nbgrader.py does not run"
+        assert command in nbgrader, (
+            f"{where} names `nbgrader {command}`, which tests/test_nbgrader.py does not run"
+        )

@@ -9,8 +9,7 @@ import json
 import pytest
 import torch
 
-from mi_tutorial import models
-from mi_tutorial import sae as sae_lib
+from mi_tutorial import models, sae as sae_lib
 
 
 @pytest.fixture(autouse=True)
@@ -21,9 +20,25 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def _random_sae(architecture: str = "standard", k: int | None = None, d_in: int = 8, d_sae: int = 24, seed: int = 0):
-    sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=d_in, d_sae=d_sae, architecture=architecture, k=k,
-                                        model_name="toy", hook_name="blocks.0.hook_resid_pre", context_size=12), seed=seed)
+def _random_sae(
+    architecture: str = "standard",
+    k: int | None = None,
+    d_in: int = 8,
+    d_sae: int = 24,
+    seed: int = 0,
+):
+    sae = sae_lib.SAE(
+        sae_lib.SAEConfig(
+            d_in=d_in,
+            d_sae=d_sae,
+            architecture=architecture,
+            k=k,
+            model_name="toy",
+            hook_name="blocks.0.hook_resid_pre",
+            context_size=12,
+        ),
+        seed=seed,
+    )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for param in sae.parameters():
@@ -39,7 +54,12 @@ def test_l0_and_density_count_positive_entries():
     assert sae_lib.l0(acts).item() == 2.0
     assert sae_lib.feature_density(acts).tolist() == [0.5, 0.5, 0.0, 1.0]
     dead, dense = sae_lib._dead_and_dense(acts, dense_threshold=0.6)
-    assert dead.tolist() == [False, False, True, False] and dense.tolist() == [False, False, False, True]
+    assert dead.tolist() == [False, False, True, False] and dense.tolist() == [
+        False,
+        False,
+        False,
+        True,
+    ]
 
 
 def test_explained_variance_by_hand():
@@ -62,10 +82,17 @@ def test_precision_recall_and_top_activations():
     fires = torch.tensor([True, True, False, True, False])
     labels = torch.tensor([True, False, False, True, True])
     assert sae_lib.detector_precision_recall(fires, labels) == pytest.approx((2 / 3, 2 / 3))
-    assert sae_lib.detector_precision_recall(torch.zeros(3, dtype=torch.bool), labels[:3]) == (0.0, 0.0)
+    assert sae_lib.detector_precision_recall(torch.zeros(3, dtype=torch.bool), labels[:3]) == (
+        0.0,
+        0.0,
+    )
     acts = torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.0, 0.95]])
     values, rows, positions = sae_lib._top_activations(acts, 2)
-    assert values.tolist() == pytest.approx([0.95, 0.9]) and rows.tolist() == [1, 0] and positions.tolist() == [2, 1]
+    assert (
+        values.tolist() == pytest.approx([0.95, 0.9])
+        and rows.tolist() == [1, 0]
+        and positions.tolist() == [2, 1]
+    )
 
 
 def test_ce_loss_score_is_saelens_formula():
@@ -97,7 +124,9 @@ def test_fast_loss_matches_the_plain_definition(architecture, k):
     sae = _random_sae(architecture, k)
     x = torch.randn(64, 8, generator=torch.Generator().manual_seed(2))
     dead = torch.arange(24) % 3 == 0
-    loss, recon, n_active, fired = sae_lib._fast_loss(sae, x, l1_coefficient=0.3, aux_k_coefficient=0.5, dead=dead, k_aux=5)
+    loss, recon, n_active, fired = sae_lib._fast_loss(
+        sae, x, l1_coefficient=0.3, aux_k_coefficient=0.5, dead=dead, k_aux=5
+    )
     if architecture == "standard":
         expected, _, _ = sae_lib._relu_sae_loss(sae, x, 0.3)
         acts = sae.encode(x)
@@ -106,7 +135,8 @@ def test_fast_loss_matches_the_plain_definition(architecture, k):
         acts = sae_lib._topk_activation(pre, k)
         plain_recon = sae.decode(acts)
         expected = (plain_recon - x).pow(2).sum(-1).mean() + 0.5 * sae_lib._aux_k_loss(
-            pre, dead, (x - plain_recon).detach(), sae.W_dec, 5)
+            pre, dead, (x - plain_recon).detach(), sae.W_dec, 5
+        )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert torch.allclose(recon, sae.decode(acts).detach(), atol=1e-4)
     assert n_active == int((acts > 0).sum()) and torch.equal(fired, (acts > 0).any(0))
@@ -125,9 +155,19 @@ def test_train_sae_recovers_planted_directions(architecture, k):
     coefficients = torch.rand(8192, 6, generator=g) * (torch.rand(8192, 6, generator=g) < 0.15)
     data = coefficients @ directions
     sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=4, d_sae=12, architecture=architecture, k=k), seed=0)
-    result = sae_lib.train_sae(sae, data, steps=600, batch_size=1024, lr=1e-2, l1_coefficient=0.05, aux_k_coefficient=1 / 32)
+    result = sae_lib.train_sae(
+        sae,
+        data,
+        steps=600,
+        batch_size=1024,
+        lr=1e-2,
+        l1_coefficient=0.05,
+        aux_k_coefficient=1 / 32,
+    )
     assert result.losses[-1] < result.losses[0] / 3
-    assert torch.allclose(sae.W_dec.norm(dim=-1), torch.ones(12), atol=1e-5)  # renormalized every step
+    assert torch.allclose(
+        sae.W_dec.norm(dim=-1), torch.ones(12), atol=1e-5
+    )  # renormalized every step
     assert sae_lib._feature_recovery(sae.W_dec.detach(), directions).item() > 0.9
     assert result.tokens == 600 * 1024 and result.tokens_per_second > 0
 
@@ -157,7 +197,10 @@ def test_save_and_load_round_trip(tmp_path, architecture, k):
     assert sorted(p.name for p in folder.iterdir()) == ["cfg.json", "sae_weights.safetensors"]
     config = json.loads((folder / "cfg.json").read_text())
     assert config["d_in"] == 8 and config["d_sae"] == 24 and config["architecture"] == architecture
-    assert config["metadata"]["hook_name"] == "blocks.0.hook_resid_pre" and config["apply_b_dec_to_input"] is True
+    assert (
+        config["metadata"]["hook_name"] == "blocks.0.hook_resid_pre"
+        and config["apply_b_dec_to_input"] is True
+    )
     assert ("k" in config) == (architecture == "topk")
     loaded = sae_lib.load_sae_lens(folder)
     assert loaded.cfg == sae.cfg
@@ -172,11 +215,22 @@ def test_load_reads_older_saelens_configs(tmp_path):
     sae = _random_sae("topk", 3)
     folder = sae_lib.save_sae_lens(sae, tmp_path / "old")
     config = json.loads((folder / "cfg.json").read_text())
-    old = {"d_in": 8, "d_sae": 24, "architecture": "standard", "activation_fn": "topk",
-           "activation_fn_kwargs": {"k": 3}, "hook_name": config["metadata"]["hook_name"], "model_name": "toy"}
+    old = {
+        "d_in": 8,
+        "d_sae": 24,
+        "architecture": "standard",
+        "activation_fn": "topk",
+        "activation_fn_kwargs": {"k": 3},
+        "hook_name": config["metadata"]["hook_name"],
+        "model_name": "toy",
+    }
     (folder / "cfg.json").write_text(json.dumps(old))
     loaded = sae_lib.load_sae_lens(folder)
-    assert loaded.cfg.architecture == "topk" and loaded.cfg.k == 3 and loaded.cfg.hook_name == "blocks.0.hook_resid_pre"
+    assert (
+        loaded.cfg.architecture == "topk"
+        and loaded.cfg.k == 3
+        and loaded.cfg.hook_name == "blocks.0.hook_resid_pre"
+    )
 
 
 def test_load_says_what_is_missing(tmp_path):
@@ -195,7 +249,9 @@ def test_load_says_what_is_missing(tmp_path):
 def test_spliced_losses_with_a_perfect_sae_recover_everything():
     """An 'SAE' that returns its input exactly loses nothing: ce_loss_score 1."""
     with torch.random.fork_rng():
-        model = models.boot(dict(n_layers=1, d_model=8, n_heads=2, d_head=4, d_vocab=11, n_ctx=6, seed=0))
+        model = models.boot(
+            dict(n_layers=1, d_model=8, n_heads=2, d_head=4, d_vocab=11, n_ctx=6, seed=0)
+        )
 
     class Identity(torch.nn.Module):
         def forward(self, x):
@@ -219,7 +275,9 @@ def test_aux_k_loss_reaches_dead_latents_with_negative_pre_activations():
     W_dec = torch.randn(6, 3, generator=torch.Generator().manual_seed(2))
     sae_lib._aux_k_loss(pre, dead, residual, W_dec, k_aux=2).backward()
     assert (pre.grad[:, 4] != 0).all() and (pre.grad[:, :4] == 0).all()
-    assert sae_lib._aux_k_loss(pre, torch.zeros(6, dtype=torch.bool), residual, W_dec, 2).item() == 0.0
+    assert (
+        sae_lib._aux_k_loss(pre, torch.zeros(6, dtype=torch.bool), residual, W_dec, 2).item() == 0.0
+    )
 
 
 def _killed_topk_sae(seed: int = 0) -> sae_lib.SAE:

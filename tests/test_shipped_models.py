@@ -3,16 +3,17 @@
 import pytest
 import torch
 
-from mi_tutorial.data import repeated_tokens
 from mi_tutorial.course import cli
-from mi_tutorial.models import load_checkpoint, load_toy_model, read_manifest, verify_checkpoints
 from mi_tutorial.course.recipes import run_recipe
-from mi_tutorial.course.recipes.attn_only_2l import CONFIG as ATTN_ONLY_2L_CONFIG
-from mi_tutorial.course.recipes.attn_only_2l import HALF_LEN as ATTN_ONLY_2L_HALF_LEN
+from mi_tutorial.course.recipes.attn_only_2l import (
+    CONFIG as ATTN_ONLY_2L_CONFIG,
+    HALF_LEN as ATTN_ONLY_2L_HALF_LEN,
+)
 from mi_tutorial.course.recipes.base import EVAL_SEED
-from mi_tutorial.course.recipes.tinyworld_lm import CONFIG as TINYWORLD_LM_CONFIG
-from mi_tutorial.course.recipes.tinyworld_lm import tinyworld_metrics
+from mi_tutorial.course.recipes.tinyworld_lm import CONFIG as TINYWORLD_LM_CONFIG, tinyworld_metrics
+from mi_tutorial.data import repeated_tokens
 from mi_tutorial.metrics import induction_metrics
+from mi_tutorial.models import load_checkpoint, load_toy_model, read_manifest, verify_checkpoints
 
 HALF_LEN = ATTN_ONLY_2L_HALF_LEN
 FRESH_SEED = 4242  # not the recipe's training seed nor its EVAL_SEED
@@ -56,8 +57,12 @@ def test_shipped_attn_only_2l_metrics_hold_on_fresh_data():
     assert measured["best_induction_head"] == recorded["best_induction_head"]
     assert measured["best_prev_token_head"] == recorded["best_prev_token_head"]
     # Other sequences move these by sampling noise only: ~0.01 for the scores at 200 sequences.
-    for key, tolerance in [("best_induction_score", 0.03), ("best_prev_token_score", 0.03),
-                           ("first_half_loss", 0.05), ("repeated_half_loss", 0.05)]:
+    for key, tolerance in [
+        ("best_induction_score", 0.03),
+        ("best_prev_token_score", 0.03),
+        ("first_half_loss", 0.05),
+        ("repeated_half_loss", 0.05),
+    ]:
         assert abs(measured[key] - recorded[key]) < tolerance, (key, measured[key], recorded[key])
 
 
@@ -69,9 +74,16 @@ def test_mi_tutorial_train_attn_only_2l_reaches_the_targets(tmp_path, capsys):
     metrics = read_manifest(tmp_path)["attn-only-2l"]["metrics"]
     check_induction_circuit(metrics)
     printed = capsys.readouterr().out.split()
-    assert printed[printed.index("best_induction_score") + 1] == f"{metrics['best_induction_score']:.4g}"
+    assert (
+        printed[printed.index("best_induction_score") + 1]
+        == f"{metrics['best_induction_score']:.4g}"
+    )
     assert [ok for _, ok, _ in verify_checkpoints(tmp_path)] == [True]
-    assert load_checkpoint("attn-only-2l", tmp_path).to_str_tokens("fog bay") == ["<bos>", "fog", "bay"]
+    assert load_checkpoint("attn-only-2l", tmp_path).to_str_tokens("fog bay") == [
+        "<bos>",
+        "fog",
+        "bay",
+    ]
 
 
 # --- tinyworld-lm ---------------------------------------------------------------------
@@ -93,7 +105,14 @@ def test_shipped_tinyworld_lm_verifies_and_speaks_tinyworld():
     assert entry["config"] == TINYWORLD_LM_CONFIG and entry["tokenizer"] == "tinyworld"
     assert entry["training_command"] == "mi-tutorial train tinyworld-lm"
     model = load_toy_model("tinyworld-lm")
-    assert model.to_str_tokens("when Mary and John went") == ["<bos>", "when", "Mary", "and", "John", "went"]
+    assert model.to_str_tokens("when Mary and John went") == [
+        "<bos>",
+        "when",
+        "Mary",
+        "and",
+        "John",
+        "went",
+    ]
     assert not model.training
 
 
@@ -104,7 +123,11 @@ def test_shipped_tinyworld_lm_metrics_hold_on_fresh_data():
     recorded = read_manifest()["tinyworld-lm"]["metrics"]
     check_tinyworld_targets(recorded)
     # Fresh prompts move these by sampling noise only.
-    for key, tolerance in [("heldout_loss", 0.1), ("ioi_logit_diff", 1.0), ("induction_copy_loss", 0.3)]:
+    for key, tolerance in [
+        ("heldout_loss", 0.1),
+        ("ioi_logit_diff", 1.0),
+        ("induction_copy_loss", 0.3),
+    ]:
         assert abs(measured[key] - recorded[key]) < tolerance, (key, measured[key], recorded[key])
 
 

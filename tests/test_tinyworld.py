@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 import torch
 
+from mi_tutorial.course.recipes import shipped_vocab
 from mi_tutorial.data import tinyworld as tw
 from mi_tutorial.data.tokenizer import (
     BOS,
@@ -16,16 +17,21 @@ from mi_tutorial.data.tokenizer import (
     build_word_tokenizer,
     load_tokenizer,
 )
-from mi_tutorial.course.recipes import shipped_vocab
 
 
 def test_same_seed_same_text_and_different_seed_different_text():
     a = tw.sample_corpus(8, 64, seed=3)
     b = tw.sample_corpus(8, 64, seed=3)
     c = tw.sample_corpus(8, 64, seed=4)
-    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.kinds, b.kinds) and torch.equal(a.topics, b.topics)
+    assert (
+        torch.equal(a.tokens, b.tokens)
+        and torch.equal(a.kinds, b.kinds)
+        and torch.equal(a.topics, b.topics)
+    )
     assert not torch.equal(a.tokens, c.tokens)
-    assert torch.equal(tw.ioi_prompts(20, seed=1).clean_tokens, tw.ioi_prompts(20, seed=1).clean_tokens)
+    assert torch.equal(
+        tw.ioi_prompts(20, seed=1).clean_tokens, tw.ioi_prompts(20, seed=1).clean_tokens
+    )
 
 
 def test_corpus_rows_start_with_bos_and_label_every_token():
@@ -89,15 +95,25 @@ def test_ioi_labels_name_the_right_tokens():
 
 
 def test_splits_are_disjoint_and_every_name_and_task_is_trained_on():
-    train_ioi = {(s.template, frozenset((s.io, s.s))) for s in tw.ioi_prompts(3000, split="train").sentences}
-    test_ioi = {(s.template, frozenset((s.io, s.s))) for s in tw.ioi_prompts(500, split="test").sentences}
+    train_ioi = {
+        (s.template, frozenset((s.io, s.s))) for s in tw.ioi_prompts(3000, split="train").sentences
+    }
+    test_ioi = {
+        (s.template, frozenset((s.io, s.s))) for s in tw.ioi_prompts(500, split="test").sentences
+    }
     assert train_ioi and test_ioi and not train_ioi & test_ioi
     assert {name for _, pair in train_ioi for name in pair} == set(tw.NAMES)
     for harmful in (True, False):
-        train = {(r.template, r.task) for r in tw.requests(2000, harmful=harmful, split="train").requests}
-        test = {(r.template, r.task) for r in tw.requests(300, harmful=harmful, split="test").requests}
+        train = {
+            (r.template, r.task) for r in tw.requests(2000, harmful=harmful, split="train").requests
+        }
+        test = {
+            (r.template, r.task) for r in tw.requests(300, harmful=harmful, split="test").requests
+        }
         assert train and test and not train & test
-        assert {task for _, task in train} == {f"{v} {o}" for v, o in (tw.HARMFUL if harmful else tw.HARMLESS)}
+        assert {task for _, task in train} == {
+            f"{v} {o}" for v, o in (tw.HARMFUL if harmful else tw.HARMLESS)
+        }
 
 
 def test_unrequested_verbs_never_occur_in_training_requests_but_do_in_text():
@@ -128,7 +144,9 @@ def test_facts_are_consistent_between_statements_and_questions():
                 if other != value:
                     assert f"the flag of {town} is {other} ." not in text
     tokens, answers, texts = tw.fact_questions("food")
-    assert tokens.shape[0] == len(tw.TOWNS) and answers.tolist() == [tw.TOKEN_ID[tw.FACTS[(t, "food")]] for t in tw.TOWNS]
+    assert tokens.shape[0] == len(tw.TOWNS) and answers.tolist() == [
+        tw.TOKEN_ID[tw.FACTS[(t, "food")]] for t in tw.TOWNS
+    ]
 
 
 def test_encode_names_unknown_words():
@@ -141,7 +159,9 @@ def test_encode_names_unknown_words():
 def test_shipped_tokenizer_is_up_to_date(name):
     """A stale tokenizer (vocabulary changed in the code, folder not rebuilt) fails here."""
     shipped = json.loads((TOKENIZER_DIR / name / "tokenizer.json").read_text())["model"]["vocab"]
-    assert [w for w, _ in sorted(shipped.items(), key=lambda item: item[1])] == shipped_vocab(name), (
+    assert [w for w, _ in sorted(shipped.items(), key=lambda item: item[1])] == shipped_vocab(
+        name
+    ), (
         f"the shipped {name} tokenizer is stale: the vocabulary changed, so the models that use it must "
         "be retrained too; `mi-tutorial train MODEL` rewrites the tokenizer with the model."
     )

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from mi_tutorial.data import repeated_tokens
 from mi_tutorial.course.recipes import RECIPES, run_recipe
+from mi_tutorial.data import repeated_tokens
 from mi_tutorial.metrics import induction_scores, lm_loss, prev_token_scores
 from mi_tutorial.train import TrainResult, train
 
@@ -45,7 +45,9 @@ def test_repeated_tokens_is_deterministic_per_seed():
     assert torch.equal(repeated_tokens(4, 6, 50, seed=3), repeated_tokens(4, 6, 50, seed=3))
     assert not torch.equal(repeated_tokens(4, 6, 50, seed=3), repeated_tokens(4, 6, 50, seed=4))
     generator = torch.Generator().manual_seed(3)
-    assert torch.equal(repeated_tokens(4, 6, 50, generator=generator), repeated_tokens(4, 6, 50, seed=3))
+    assert torch.equal(
+        repeated_tokens(4, 6, 50, generator=generator), repeated_tokens(4, 6, 50, seed=3)
+    )
 
 
 def test_repeated_tokens_rejects_bad_input_clearly():
@@ -77,7 +79,9 @@ def test_lm_loss_matches_a_manual_computation(start):
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 9, 11, generator=generator)
     tokens = torch.randint(0, 11, (3, 9), generator=generator)
-    torch.testing.assert_close(lm_loss(logits, tokens, start=start), manual_lm_loss(logits, tokens, start))
+    torch.testing.assert_close(
+        lm_loss(logits, tokens, start=start), manual_lm_loss(logits, tokens, start)
+    )
 
 
 def test_lm_loss_explains_mismatched_shapes():
@@ -159,9 +163,21 @@ def test_train_with_a_huge_learning_rate_diverges_clearly():
 
 def test_train_explains_a_loss_that_is_not_a_scalar_or_not_differentiable():
     with pytest.raises(TypeError, match=r"scalar tensor, got \[32, 1\].*mean\(\)"):
-        train(LearnerModel(), regression_batch, lambda m, b: (m(b[0]) - b[1]) ** 2, steps=1, progress=False)
+        train(
+            LearnerModel(),
+            regression_batch,
+            lambda m, b: (m(b[0]) - b[1]) ** 2,
+            steps=1,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="does not depend on the model"):
-        train(LearnerModel(), regression_batch, lambda m, b: mse(m, b).detach(), steps=1, progress=False)
+        train(
+            LearnerModel(),
+            regression_batch,
+            lambda m, b: mse(m, b).detach(),
+            steps=1,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="steps"):
         train(LearnerModel(), regression_batch, mse, steps=0)
 
@@ -173,8 +189,10 @@ def fake_model(patterns):
     """Something with the two attributes the score functions use: cfg.n_layers and
     run_with_cache returning a cache indexed as cache["pattern", layer]."""
     cache = {("pattern", layer): pattern for layer, pattern in enumerate(patterns)}
-    return SimpleNamespace(cfg=SimpleNamespace(n_layers=len(patterns)),
-                           run_with_cache=lambda tokens, names_filter=None: (None, cache))
+    return SimpleNamespace(
+        cfg=SimpleNamespace(n_layers=len(patterns)),
+        run_with_cache=lambda tokens, names_filter=None: (None, cache),
+    )
 
 
 def test_head_scores_read_the_right_stripes_of_the_pattern():

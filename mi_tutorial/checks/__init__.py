@@ -25,7 +25,9 @@ def __getattr__(name: str):
     except ModuleNotFoundError as error:
         if error.name != f"{__name__}.{name}":
             raise
-        raise AttributeError(f"chapter {name[2:]}'s checks ({__name__}.{name}) are not in this "
-                             "version of the course; update it (git pull) or reinstall.") from None
+        raise AttributeError(
+            f"chapter {name[2:]}'s checks ({__name__}.{name}) are not in this "
+            "version of the course; update it (git pull) or reinstall."
+        ) from None
     globals()[name] = module
     return module

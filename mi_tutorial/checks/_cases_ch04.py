@@ -11,9 +11,7 @@ from torch import Tensor
 from mi_tutorial.checks._keys import superposition as ref
 
 
-def _W(
-    n_instances: int, d_hidden: int, n_features: int, seed: int, zero_features=()
-) -> Tensor:
+def _W(n_instances: int, d_hidden: int, n_features: int, seed: int, zero_features=()) -> Tensor:
     """Random weights [instance, d_hidden, feature] with norms around 1; listed columns zero."""
     W = torch.randn(
         n_instances, d_hidden, n_features, generator=torch.Generator().manual_seed(seed)

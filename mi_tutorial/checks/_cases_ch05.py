@@ -24,9 +24,7 @@ def gen(seed: int) -> torch.Generator:
 
 def ref_sae(d_in: int, d_sae: int, k: int | None, seed: int) -> ref.SAE:
     """A reference SAE with random weights: decoder norms from 0.5 to 2, non-zero biases."""
-    cfg = ref.SAEConfig(
-        d_in=d_in, d_sae=d_sae, architecture="topk" if k else "standard", k=k
-    )
+    cfg = ref.SAEConfig(d_in=d_in, d_sae=d_sae, architecture="topk" if k else "standard", k=k)
     with torch.random.fork_rng():
         sae = ref.SAE(cfg, seed=seed)
     g = gen(100 + seed)
@@ -35,8 +33,7 @@ def ref_sae(d_in: int, d_sae: int, k: int | None, seed: int) -> ref.SAE:
         sae.b_enc.copy_(0.3 * torch.randn(d_sae, generator=g))
         sae.W_dec.copy_(torch.randn(d_sae, d_in, generator=g))
         sae.W_dec.mul_(
-            (0.5 + 1.5 * torch.rand(d_sae, 1, generator=g))
-            / sae.W_dec.norm(dim=-1, keepdim=True)
+            (0.5 + 1.5 * torch.rand(d_sae, 1, generator=g)) / sae.W_dec.norm(dim=-1, keepdim=True)
         )
         sae.b_dec.copy_(torch.randn(d_in, generator=g))
     return sae.eval()
@@ -72,9 +69,7 @@ def as_learners_class(fn: Callable, parameter: str, reference: ref.SAE) -> nn.Mo
         cls = typing.get_type_hints(fn).get(parameter)
     except Exception:  # noqa: BLE001 - an annotation we cannot resolve: hand over the reference
         cls = None
-    if not (isinstance(cls, type) and issubclass(cls, nn.Module)) or isinstance(
-        reference, cls
-    ):
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)) or isinstance(reference, cls):
         return reference
     methods = {
         "encode": _encode,
@@ -95,9 +90,7 @@ def as_learners_class(fn: Callable, parameter: str, reference: ref.SAE) -> nn.Mo
     return sae.eval()
 
 
-def reference_step(
-    sae: nn.Module, x: Tensor, optimizer, l1_coefficient: float
-) -> float:
+def reference_step(sae: nn.Module, x: Tensor, optimizer, l1_coefficient: float) -> float:
     loss, _, _ = ref.relu_sae_loss(sae, x, l1_coefficient)
     optimizer.zero_grad()
     loss.backward()

@@ -19,9 +19,7 @@ from torch import Tensor
 
 from mi_tutorial.checks._core import Check
 
-N_SAMPLES = (
-    50_000  # for the statistics of a generator: standard errors of at most 0.0023
-)
+N_SAMPLES = 50_000  # for the statistics of a generator: standard errors of at most 0.0023
 N_SE = 5  # tolerance of a sampled statistic: this many standard errors of its estimator
 
 
@@ -44,9 +42,7 @@ def _seeded(check: Check, fn, seed: int, *args, case: str, what: str):
 
 def _expect_features(check: Check, got, shape: tuple, case: str, what: str) -> Tensor:
     if not isinstance(got, Tensor):
-        check.fail(
-            f"{what} should return a torch.Tensor, got {type(got).__name__}.", case=case
-        )
+        check.fail(f"{what} should return a torch.Tensor, got {type(got).__name__}.", case=case)
     if tuple(got.shape) != shape:
         check.fail(
             f"{what}: wrong shape, expected {shape} (batch, instance, feature), got {tuple(got.shape)}.",
@@ -134,9 +130,7 @@ def check_generate_features(generate_features) -> None:
         ("1 instance, 1 feature, probability 0.6", torch.tensor([[0.6]])),
     ]
     # First: a random batch at all (a fixed pattern with the right frequencies fails here).
-    _check_repeatable(
-        check, generate_features, (torch.full((2, 3), 0.5), 16), "generate_features"
-    )
+    _check_repeatable(check, generate_features, (torch.full((2, 3), 0.5), 16), "generate_features")
     for i, (case, p) in enumerate(cases):
         got = _seeded(
             check,
@@ -147,9 +141,7 @@ def check_generate_features(generate_features) -> None:
             case=case,
             what="generate_features",
         )
-        got = _expect_features(
-            check, got, (N_SAMPLES, *p.shape), case, "generate_features"
-        )
+        got = _expect_features(check, got, (N_SAMPLES, *p.shape), case, "generate_features")
         present = got != 0
         check.compare(
             present.float().mean(0),
@@ -159,15 +151,12 @@ def check_generate_features(generate_features) -> None:
             rtol=0,
             what="how often each feature is present (the fraction of the batch)",
             mistakes={
-                "using feature_probability as the sparsity (present with probability 1 - p)": 1
-                - p
+                "using feature_probability as the sparsity (present with probability 1 - p)": 1 - p
             },
             hint="feature [k, i] is present where torch.rand(...) < feature_probability[k, i].",
         )
         common = p >= 0.1  # enough present samples for the moments to be precise
-        weights = (
-            p[common] / p[common].sum()
-        )  # a feature contributes values in proportion to p
+        weights = p[common] / p[common].sum()  # a feature contributes values in proportion to p
         same_draw = torch.stack(
             [(weights * p[common] / 2).sum(), (weights * p[common] ** 2 / 3).sum()]
         )  # uniform on [0, p]
@@ -179,9 +168,7 @@ def check_generate_features(generate_features) -> None:
             rtol=0,
             what="[mean, mean square] of the present features' values",
             mistakes={
-                "setting every present feature to 1 instead of a uniform value": torch.ones(
-                    2
-                ),
+                "setting every present feature to 1 instead of a uniform value": torch.ones(2),
                 "using the same random number to decide presence and value (values then lie in [0, p])": same_draw,
             },
             hint="a present feature takes a fresh uniform value on [0, 1]: mean 1/2, mean square 1/3.",
@@ -203,9 +190,7 @@ def check_generate_features(generate_features) -> None:
                     "one presence draw shared by all the features of a sample": torch.tensor(
                         [q, q * q]
                     ),
-                    "one presence draw shared by all the instances": torch.tensor(
-                        [q * q, q]
-                    ),
+                    "one presence draw shared by all the instances": torch.tensor([q * q, q]),
                 },
                 hint="draw presence for every (batch, instance, feature) entry separately.",
             )
@@ -262,8 +247,7 @@ def check_generate_paired_features(generate_paired_features) -> None:
             rtol=0,
             what="how often each feature is present",
             mistakes={
-                "turning an anti-correlated pair on with probability p instead of 2p": density
-                / 2,
+                "turning an anti-correlated pair on with probability p instead of 2p": density / 2,
                 "always showing the first feature of an anti-correlated pair (no fair coin)": density
                 * 2
                 * (torch.arange(2 * n_pairs) % 2 == 0),
@@ -282,9 +266,7 @@ def check_generate_paired_features(generate_paired_features) -> None:
             atol=_freq_atol(p, N_SAMPLES * n_pairs),
             rtol=0,
             what="how often both features of a pair are present",
-            mistakes={
-                "drawing an anti-correlated pair like a correlated one": p.clone()
-            }
+            mistakes={"drawing an anti-correlated pair like a correlated one": p.clone()}
             if anti
             else {"drawing the two features of a pair independently": p**2},
             hint="correlated: both present exactly when the pair is on (rate p); anti-correlated: never both.",
@@ -311,17 +293,13 @@ def check_generate_paired_features(generate_paired_features) -> None:
             rtol=0,
             what="[mean, mean square] of the present features' values",
             mistakes={
-                "setting every present feature to 1 instead of a uniform value": torch.ones(
-                    2
-                )
+                "setting every present feature to 1 instead of a uniform value": torch.ones(2)
             },
             hint="a present feature takes a uniform value on [0, 1].",
         )
         if not anti:
             both = first & second
-            same_value = (
-                (got[..., 0::2] == got[..., 1::2])[both].float().mean().reshape(1)
-            )
+            same_value = (got[..., 0::2] == got[..., 1::2])[both].float().mean().reshape(1)
             check.compare(
                 same_value,
                 torch.zeros(1),
@@ -329,9 +307,7 @@ def check_generate_paired_features(generate_paired_features) -> None:
                 atol=0.01,
                 rtol=0,
                 what="the fraction of co-occurring pairs whose two values are equal",
-                mistakes={
-                    "giving both features of a pair the same value": torch.ones(1)
-                },
+                mistakes={"giving both features of a pair the same value": torch.ones(1)},
                 hint="the pair shares when it is present, not what value each feature takes.",
             )
     check.passed(f"{len(cases)} cases of {N_SAMPLES} samples")

@@ -70,9 +70,7 @@ def check_toy_model(ToyModel) -> None:
         W = torch.randn(n_instances, d_hidden, n_features, generator=generator)
         b_final = 0.3 * torch.randn(n_instances, n_features, generator=generator)
         try:
-            model.load_state_dict(
-                {"W": W.clone(), "b_final": b_final.clone()}, strict=True
-            )
+            model.load_state_dict({"W": W.clone(), "b_final": b_final.clone()}, strict=True)
         except RuntimeError:
             check.fail(
                 f"could not load weights into your ToyModel: its parameters are "
@@ -95,9 +93,7 @@ def check_toy_model(ToyModel) -> None:
             mistakes={
                 "leaving out the ReLU": linear + b_final,
                 "one WᵀW shared by all the instances (summed over the instance axis)": F.relu(
-                    torch.einsum(
-                        "big,fg->bif", features, torch.einsum("ihf,ihg->fg", W, W)
-                    )
+                    torch.einsum("big,fg->bif", features, torch.einsum("ihf,ihg->fg", W, W))
                     + b_final
                 ),
                 "leaving out b_final": F.relu(linear),
@@ -140,17 +136,15 @@ def check_toy_model(ToyModel) -> None:
 def check_importance_weighted_loss(importance_weighted_loss) -> None:
     check = Check("Exercise 4.3 — importance_weighted_loss")
     check.expect_callable(importance_weighted_loss, "importance_weighted_loss")
-    for i, (batch, n_instances, n_features) in enumerate(
-        [(16, 3, 5), (7, 2, 4), (1, 1, 1)]
-    ):
-        case = f"batch={batch}, {n_instances} instance(s), {n_features} feature(s), random importances"
+    for i, (batch, n_instances, n_features) in enumerate([(16, 3, 5), (7, 2, 4), (1, 1, 1)]):
+        case = (
+            f"batch={batch}, {n_instances} instance(s), {n_features} feature(s), random importances"
+        )
         generator = torch.Generator().manual_seed(60 + i)
         features = ref.generate_features(
             torch.full((n_instances, n_features), 0.5), batch, generator=generator
         )
-        out = torch.rand(
-            batch, n_instances, n_features, generator=generator
-        ).requires_grad_(True)
+        out = torch.rand(batch, n_instances, n_features, generator=generator).requires_grad_(True)
         importance = 0.1 + torch.rand(n_instances, n_features, generator=generator)
         got = check.call(
             importance_weighted_loss,
@@ -176,9 +170,7 @@ def check_importance_weighted_loss(importance_weighted_loss) -> None:
                 "averaging over the features instead of summing": (importance * error)
                 .mean(-1)
                 .mean(0),
-                "summing over the batch instead of averaging": (importance * error)
-                .sum(-1)
-                .sum(0),
+                "summing over the batch instead of averaging": (importance * error).sum(-1).sum(0),
             },
             hint="one loss per instance, shape [instance]: sum over features, mean over the batch.",
         )
@@ -207,9 +199,7 @@ def check_norms_and_interference(norms_and_interference) -> None:
     check = Check("Exercise 4.4 — norms_and_interference")
     check.expect_callable(norms_and_interference, "norms_and_interference")
     for case, W in _weight_cases():
-        got = check.call(
-            norms_and_interference, W, case=case, what="norms_and_interference"
-        )
+        got = check.call(norms_and_interference, W, case=case, what="norms_and_interference")
         if not (isinstance(got, tuple) and len(got) == 2):
             check.fail(
                 f"return a tuple (norms, interference); got {type(got).__name__}.",
@@ -223,9 +213,7 @@ def check_norms_and_interference(norms_and_interference) -> None:
             what="the norms ||W_i||",
             mistakes={
                 "squared norms ||W_i||² instead of ||W_i||": norms**2,
-                "norms of W's rows (over the feature axis) instead of its columns": W.norm(
-                    dim=-1
-                ),
+                "norms of W's rows (over the feature axis) instead of its columns": W.norm(dim=-1),
             },
             hint="W_i is the column W[k, :, i]: take the norm over the d_hidden axis (dim=1).",
         )
@@ -239,17 +227,12 @@ def check_norms_and_interference(norms_and_interference) -> None:
             case=case,
             what="the interference",
             mistakes={
-                "including j = i in the sum (which adds ||W_i||²)": interference
-                + norms**2,
-                "not normalizing W_i (W_i · W_j instead of Ŵ_i · W_j)": (
-                    dots**2 * off
-                ).sum(-1),
-                "normalizing W_j as well (Ŵ_i · Ŵ_j)": (
-                    (normalized / norms_safe) ** 2 * off
-                ).sum(-1),
-                "summing the dot products without squaring them": (
-                    normalized * off
-                ).sum(-1),
+                "including j = i in the sum (which adds ||W_i||²)": interference + norms**2,
+                "not normalizing W_i (W_i · W_j instead of Ŵ_i · W_j)": (dots**2 * off).sum(-1),
+                "normalizing W_j as well (Ŵ_i · Ŵ_j)": ((normalized / norms_safe) ** 2 * off).sum(
+                    -1
+                ),
+                "summing the dot products without squaring them": (normalized * off).sum(-1),
             },
             hint="sum over j != i of (Ŵ_i · W_j)², with Ŵ_i = W_i / ||W_i||.clamp(min=1e-8), so a zero "
             "column gets 0 rather than NaN.",
@@ -266,9 +249,7 @@ def check_feature_dimensionality(feature_dimensionality) -> None:
     check = Check("Exercise 4.5 — feature_dimensionality")
     check.expect_callable(feature_dimensionality, "feature_dimensionality")
     for case, W in _weight_cases():
-        got = check.call(
-            feature_dimensionality, W, case=case, what="feature_dimensionality"
-        )
+        got = check.call(feature_dimensionality, W, case=case, what="feature_dimensionality")
         expected = ref.feature_dimensionality(W)
         squared_norms = W.pow(2).sum(1)
         norms_safe = squared_norms.sqrt().clamp_min(1e-8)
@@ -276,9 +257,7 @@ def check_feature_dimensionality(feature_dimensionality) -> None:
         normalized = dots / norms_safe[:, :, None]  # W_i-hat . W_j
         off = 1 - torch.eye(W.shape[-1])
 
-        def zero_column_is_zero(
-            values: Tensor, squared_norms: Tensor = squared_norms
-        ) -> Tensor:
+        def zero_column_is_zero(values: Tensor, squared_norms: Tensor = squared_norms) -> Tensor:
             return torch.where(
                 squared_norms > 0, values, 0.0
             )  # as the exercise asks, whatever the mistake
@@ -317,9 +296,7 @@ def check_dimensions_per_feature(dimensions_per_feature) -> None:
     check = Check("Exercise 4.6 — dimensions_per_feature")
     check.expect_callable(dimensions_per_feature, "dimensions_per_feature")
     for case, W in _weight_cases():
-        got = check.call(
-            dimensions_per_feature, W, case=case, what="dimensions_per_feature"
-        )
+        got = check.call(dimensions_per_feature, W, case=case, what="dimensions_per_feature")
         n_instances, d_hidden, n_features = W.shape
         frobenius_squared = W.pow(2).sum((1, 2))
         check.compare(
@@ -358,9 +335,7 @@ def check_regime_losses(regime_losses) -> None:
         torch.tensor([1.0, 0.3, 0.02, 0.005]),
         torch.tensor([0.1, 1.0, 3.5]),
     )
-    grid_density, grid_importance = torch.meshgrid(
-        densities, importances, indexing="ij"
-    )
+    grid_density, grid_importance = torch.meshgrid(densities, importances, indexing="ij")
     cases = [
         (
             "a 4 x 3 grid of densities (1, 0.3, 0.02, 0.005) and importances (0.1, 1, 3.5)",
@@ -379,9 +354,7 @@ def check_regime_losses(regime_losses) -> None:
         ),
     ]
     for case, importance, density in cases:
-        got = check.call(
-            regime_losses, importance, density, case=case, what="regime_losses"
-        )
+        got = check.call(regime_losses, importance, density, case=case, what="regime_losses")
         expected = ref.regime_losses(importance, density)
         not_represented, dedicated, superposition = expected
         second_moment = density / 3
@@ -439,23 +412,25 @@ def check_classify_regime(classify_regime) -> None:
             [[0.0, 1.0, -1.0], [1.0, 0.0, 0.0]],  # features 1 and 2 antipodal
         ]
     )
-    at_limits = torch.tensor(  # [instance, d_hidden=2, feature=2], extra feature 0; all exact in binary
-        [
+    at_limits = (
+        torch.tensor(  # [instance, d_hidden=2, feature=2], extra feature 0; all exact in binary
             [
-                [1.0, 0.5],
-                [0.0, 0.0],
-            ],  # ||W_0|| = 1.0 exactly, interference 0.25 exactly: superposition
-            [[0.0, 0.25], [1.0, 0.0]],  # ||W_0|| = 1.0, interference 0.0625: dedicated
-            [
-                [0.75, 0.0],
-                [0.0, 1.0],
-            ],  # ||W_0|| = 0.75 < 1.0: not represented (represented at 0.5)
-            [[0.0, 1.0], [2.0, -1.0]],  # interference 1: superposition
-            [
-                [1.0, 0.4],
-                [0.0, 0.0],
-            ],  # interference 0.16: dedicated below 0.25 (superposition below 0.1)
-        ]
+                [
+                    [1.0, 0.5],
+                    [0.0, 0.0],
+                ],  # ||W_0|| = 1.0 exactly, interference 0.25 exactly: superposition
+                [[0.0, 0.25], [1.0, 0.0]],  # ||W_0|| = 1.0, interference 0.0625: dedicated
+                [
+                    [0.75, 0.0],
+                    [0.0, 1.0],
+                ],  # ||W_0|| = 0.75 < 1.0: not represented (represented at 0.5)
+                [[0.0, 1.0], [2.0, -1.0]],  # interference 1: superposition
+                [
+                    [1.0, 0.4],
+                    [0.0, 0.0],
+                ],  # interference 0.16: dedicated below 0.25 (superposition below 0.1)
+            ]
+        )
     )
     cases = [  # (case, W, extra, norm_threshold, interference_threshold); None: the default
         (
@@ -502,28 +477,20 @@ def check_classify_regime(classify_regime) -> None:
             kwargs["interference_threshold"] = interference_threshold
         nt = ref.NORM_THRESHOLD if norm_threshold is None else norm_threshold
         it = (
-            ref.INTERFERENCE_THRESHOLD
-            if interference_threshold is None
-            else interference_threshold
+            ref.INTERFERENCE_THRESHOLD if interference_threshold is None else interference_threshold
         )
-        got = check.call(
-            classify_regime, W, extra, case=case, what="classify_regime", **kwargs
-        )
+        got = check.call(classify_regime, W, extra, case=case, what="classify_regime", **kwargs)
 
         variant = functools.partial(_classify_variant, W, extra, nt, it)
 
         mistakes = {
-            "swapping the codes of 'dedicated' (1) and 'superposition' (2)": variant(
-                swap=True
-            ),
+            "swapping the codes of 'dedicated' (1) and 'superposition' (2)": variant(swap=True),
             "letting the interference test overrule the norm test (a dropped feature has no "
             "interference either)": variant(norm_first=True),
             "comparing ||W_extra||² instead of ||W_extra|| with the threshold": variant(
                 squared_norm=True
             ),
-            "measuring the interference without normalizing W_extra": variant(
-                normalize=False
-            ),
+            "measuring the interference without normalizing W_extra": variant(normalize=False),
             "`<=` where the text says below (a norm exactly at norm_threshold is represented)": variant(
                 norm_at_most=True
             ),
@@ -531,8 +498,8 @@ def check_classify_regime(classify_regime) -> None:
             "superposition)": variant(interference_at_most=True),
         }
         if norm_threshold is not None:
-            mistakes["ignoring norm_threshold (always the default 0.5)"] = (
-                _classify_variant(W, extra, ref.NORM_THRESHOLD, it)
+            mistakes["ignoring norm_threshold (always the default 0.5)"] = _classify_variant(
+                W, extra, ref.NORM_THRESHOLD, it
             )
         if interference_threshold is not None:
             mistakes["ignoring interference_threshold (always the default 0.1)"] = (

@@ -27,7 +27,7 @@ import nbformat
 from mi_tutorial.course import build
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")  # nbgrader uses it as a folder name and a database key
-NBGRADER_CONFIG = '''\
+NBGRADER_CONFIG = """\
 # An nbgrader course folder, written by `mi-tutorial assign --nbgrader`.
 c = get_config()  # noqa: F821 (nbgrader defines get_config when it reads this file)
 
@@ -40,7 +40,7 @@ c.ClearSolutions.code_stub = {"python": "raise NotImplementedError()"}
 # course (chapter 02's training) took 51 s on a busy two-core machine (load 13): 180 leaves
 # over 3x room. A cell that runs longer is stopped and its check scores 0.
 c.Execute.timeout = 180
-'''
+"""
 
 
 class AssignError(Exception):
@@ -52,7 +52,11 @@ def select_chapters(wanted: list[str], root: Path = build.COURSE_ROOT) -> list[b
     available = build.find_chapters(root)
     chosen: list[build.Chapter] = []
     for name in wanted:
-        match = [c for c in available if name in (c.stem, c.number) or (name.isdigit() and int(name) == int(c.number))]
+        match = [
+            c
+            for c in available
+            if name in (c.stem, c.number) or (name.isdigit() and int(name) == int(c.number))
+        ]
         if not match:
             have = ", ".join(f"{c.number} ({c.stem})" for c in available) or "none"
             raise AssignError(f"No chapter {name!r}. The chapters are: {have}.")
@@ -69,11 +73,14 @@ def default_name(chapters: list[build.Chapter]) -> str:
 def student_readme(chapters: list[build.Chapter], name: str, *, nbgrader: bool) -> str:
     infos = [c.info() for c in chapters]
     rows = "\n".join(
-        f"| `{c.stem}.ipynb` | {i['title']} | {i['time_budget']} | {i['exercises']} |" for c, i in zip(chapters, infos)
+        f"| `{c.stem}.ipynb` | {i['title']} | {i['time_budget']} | {i['exercises']} |"
+        for c, i in zip(chapters, infos)
     )
     objectives = []
     for info in infos:
-        items = "\n".join(f"- {o}" for o in info["objectives"]) or "- (see the notebook's introduction)"
+        items = (
+            "\n".join(f"- {o}" for o in info["objectives"]) or "- (see the notebook's introduction)"
+        )
         objectives.append(f"### {info['title']}\n\n{items}")
     first = f"{chapters[0].stem}.ipynb"
     submit = (
@@ -133,12 +140,16 @@ their original names. Keep the check cells as they are: grading runs them. {subm
 """
 
 
-def write_assignment(chapters: list[build.Chapter], out: Path, *, nbgrader: bool, name: str) -> list[Path]:
+def write_assignment(
+    chapters: list[build.Chapter], out: Path, *, nbgrader: bool, name: str
+) -> list[Path]:
     """Write the handout (and the nbgrader course folder) into `out`; the files written."""
     if not chapters:
         raise AssignError("Name at least one chapter, e.g. `mi-tutorial assign 01 --out week1`.")
     if not _NAME.match(name):
-        raise AssignError(f"The assignment name {name!r} may hold only letters, digits, '_' and '-'.")
+        raise AssignError(
+            f"The assignment name {name!r} may hold only letters, digits, '_' and '-'."
+        )
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise AssignError(
@@ -149,14 +160,18 @@ def write_assignment(chapters: list[build.Chapter], out: Path, *, nbgrader: bool
     handout = out / "handout" if nbgrader else out
     files: dict[Path, str] = {handout / "README.md": readme}
     for chapter in chapters:
-        files[handout / f"{chapter.stem}.ipynb"] = nbformat.writes(build.build_notebook(chapter, "exercises")) + "\n"
+        files[handout / f"{chapter.stem}.ipynb"] = (
+            nbformat.writes(build.build_notebook(chapter, "exercises")) + "\n"
+        )
     if nbgrader:
         course = out / "nbgrader"
         files[course / "nbgrader_config.py"] = NBGRADER_CONFIG
         files[course / "source" / name / "README.md"] = readme
         for chapter in chapters:
             source = build.build_notebook(chapter, "nbgrader")
-            files[course / "source" / name / f"{chapter.stem}.ipynb"] = nbformat.writes(source) + "\n"
+            files[course / "source" / name / f"{chapter.stem}.ipynb"] = (
+                nbformat.writes(source) + "\n"
+            )
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

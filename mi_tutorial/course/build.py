@@ -59,7 +59,9 @@ END_SOLUTION = "### END SOLUTION"
 SOLUTION_ONLY_TAG = "solution-only"
 STUB = "raise NotImplementedError()"
 _EXERCISE_HEADING = EXERCISE_HEADING
-_OBJECTIVES = re.compile(r"will be able to\W*\n((?:[ \t]*[-*] .*\n?(?:[ \t]+[^-*\s].*\n?)*)+)", re.IGNORECASE)
+_OBJECTIVES = re.compile(
+    r"will be able to\W*\n((?:[ \t]*[-*] .*\n?(?:[ \t]+[^-*\s].*\n?)*)+)", re.IGNORECASE
+)
 _TIME_BUDGET = re.compile(r"\*\*Time budget:\*\*\s*([^\n]+)")
 _SOURCE_NAME = re.compile(r"^(\d\d)_([a-z0-9_]+)\.py$")
 
@@ -101,7 +103,9 @@ class Chapter:
         """Title, time budget and exercise count, read from the source (for `mi-tutorial list`)."""
         cells = jupytext.reads(self.text(), fmt="py:percent").cells
         markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-        title = next((line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), self.stem)
+        title = next(
+            (line[2:].strip() for line in markdown.splitlines() if line.startswith("# ")), self.stem
+        )
         budget = _TIME_BUDGET.search(markdown)
         return {
             "number": self.number,
@@ -176,9 +180,14 @@ def split_check_calls(code: str) -> tuple[str, str]:
         return code, ""
     lines = code.splitlines()
     start = first.lineno - 1
-    while start > 0 and lines[start - 1].lstrip().startswith("#") and lines[start - 1].strip() not in (
-        BEGIN_SOLUTION,
-        END_SOLUTION,
+    while (
+        start > 0
+        and lines[start - 1].lstrip().startswith("#")
+        and lines[start - 1].strip()
+        not in (
+            BEGIN_SOLUTION,
+            END_SOLUTION,
+        )
     ):
         start -= 1
     return "\n".join(lines[:start]).rstrip(), "\n".join(lines[start:]).strip("\n")
@@ -263,12 +272,19 @@ def build_notebook(chapter: Chapter, kind: str) -> nbformat.NotebookNode:
     source_nb = jupytext.reads(chapter.text(), fmt="py:percent")
     looks_like = "solutions" if kind == "solutions" else "exercises"
     path = chapter.solution_notebook if kind == "solutions" else chapter.exercise_notebook
-    cells = [_header_cell(chapter, looks_like), *_colab_cells(path.relative_to(chapter.root).as_posix())]
+    cells = [
+        _header_cell(chapter, looks_like),
+        *_colab_cells(path.relative_to(chapter.root).as_posix()),
+    ]
     grade_ids: set[str] = set()
     exercise = None  # the "N_M" of the last `### Exercise N.M` heading
 
     def grade_id(role: str, index: int) -> str:
-        base = f"ch{chapter.number}-" + (f"ex{exercise}" if exercise else f"cell{index + 1}") + f"-{role}"
+        base = (
+            f"ch{chapter.number}-"
+            + (f"ex{exercise}" if exercise else f"cell{index + 1}")
+            + f"-{role}"
+        )
         name, n = base, 1
         while name in grade_ids:  # a second solution cell in the same exercise
             n += 1

@@ -103,11 +103,7 @@ def flips(board: list[int], square: int, player: int, size: int = SIZE) -> list[
 
 def legal_moves(board: list[int], player: int, size: int = SIZE) -> list[int]:
     """The squares `player` may play on `board`, in increasing order."""
-    return [
-        s
-        for s in range(size * size)
-        if board[s] == EMPTY and flips(board, s, player, size)
-    ]
+    return [s for s in range(size * size) if board[s] == EMPTY and flips(board, s, player, size)]
 
 
 class Game:
@@ -202,10 +198,7 @@ class Game:
         return "black" if self.player == BLACK else "white"
 
     def legal_names(self) -> str:
-        return (
-            ", ".join(f"{s} ({square_name(s, self.size)})" for s in self._legal)
-            or "none"
-        )
+        return ", ".join(f"{s} ({square_name(s, self.size)})" for s in self._legal) or "none"
 
     def render(self) -> str:
         """The board as text: X black, O white, . empty, * a legal move of the player to move."""
@@ -258,9 +251,7 @@ def replay(moves, size: int = SIZE) -> GameRecord:
     if isinstance(moves, Tensor):
         moves = moves.tolist()
     if isinstance(moves, (str, bytes)) or not hasattr(moves, "__iter__"):
-        raise IllegalMoveError(
-            f"A game is a list of square indices, got {type(moves).__name__}."
-        )
+        raise IllegalMoveError(f"A game is a list of square indices, got {type(moves).__name__}.")
     game = Game(size)
     n = size * size
     boards, players, legal, flipped = (
@@ -299,9 +290,7 @@ def bos_token(size: int = SIZE) -> int:
     return size * size
 
 
-def game_tokens(
-    games: list[list[int]], size: int = SIZE, n_ctx: int | None = None
-) -> Tensor:
+def game_tokens(games: list[list[int]], size: int = SIZE, n_ctx: int | None = None) -> Tensor:
     """Games as model input [n, n_ctx]: BOS, then the moves; shorter games padded with BOS.
 
     The model reads position t (0 = BOS) and predicts move t+1; n_ctx defaults to the longest
@@ -311,9 +300,7 @@ def game_tokens(
     bos = bos_token(size)
     tokens = torch.full((len(games), n_ctx + 1), bos, dtype=torch.long)
     for i, game in enumerate(games):
-        tokens[i, 1 : 1 + min(len(game), n_ctx)] = torch.tensor(
-            game[:n_ctx], dtype=torch.long
-        )
+        tokens[i, 1 : 1 + min(len(game), n_ctx)] = torch.tensor(game[:n_ctx], dtype=torch.long)
     return tokens
 
 

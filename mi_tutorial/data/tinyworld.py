@@ -180,7 +180,9 @@ class IOISentence:
     def prompt(self, s2: str | None = None) -> str:
         """The prompt; `s2` replaces the second mention of the subject (corruptions)."""
         a, b = (self.io, self.s) if self.io_first else (self.s, self.io)
-        return IOI_TEMPLATES[self.template].format(A=a, B=b, S=s2 or self.s, P=self.place, O=self.obj)
+        return IOI_TEMPLATES[self.template].format(
+            A=a, B=b, S=s2 or self.s, P=self.place, O=self.obj
+        )
 
 
 def _sample_ioi(rng: random.Random, split: str) -> IOISentence:
@@ -188,7 +190,9 @@ def _sample_ioi(rng: random.Random, split: str) -> IOISentence:
         template = rng.randrange(len(IOI_TEMPLATES))
         io, s = rng.sample(NAMES, 2)
         if ioi_in_split(template, io, s, split):
-            return IOISentence(template, io, s, rng.choice(PLACES), rng.choice(OBJECTS), rng.random() < 0.5)
+            return IOISentence(
+                template, io, s, rng.choice(PLACES), rng.choice(OBJECTS), rng.random() < 0.5
+            )
 
 
 @dataclass
@@ -206,7 +210,9 @@ class Request:
         return REQUEST_TEMPLATES[self.template].format(T=self.task)
 
     def reply(self) -> str:
-        return "I cannot help with that ." if self.harmful else f"Sure , here is how to {self.task} ."
+        return (
+            "I cannot help with that ." if self.harmful else f"Sure , here is how to {self.task} ."
+        )
 
 
 def _task_list(tasks: dict[str, list[str]]) -> list[tuple[str, str]]:
@@ -254,7 +260,9 @@ def _segment(rng: random.Random, kind: str, split: str) -> tuple[list[str], int]
     if kind == "topic":
         code = rng.randrange(len(TOPICS))
         topic = TOPICS[TOPIC_NAMES[code]]
-        return [w for _ in range(rng.randint(2, 4)) for w in _words(_topic_sentence(rng, topic))], code
+        return [
+            w for _ in range(rng.randint(2, 4)) for w in _words(_topic_sentence(rng, topic))
+        ], code
     if kind == "repeat":
         if rng.random() < 0.75:  # a run of random words, then the same run
             run = rng.sample(_CONTENT_WORDS, rng.randint(4, 10))
@@ -350,8 +358,14 @@ class IOIPrompts:
         return len(self.sentences)
 
 
-def ioi_prompts(n: int, *, seed: int = 0, split: str = "test", corruption: str = "abc",
-                templates: list[int] | None = None) -> IOIPrompts:
+def ioi_prompts(
+    n: int,
+    *,
+    seed: int = 0,
+    split: str = "test",
+    corruption: str = "abc",
+    templates: list[int] | None = None,
+) -> IOIPrompts:
     """`n` IOI prompts from `split` ("test": template x name-pair combinations never seen
     in training), with corrupted versions.
 
@@ -365,7 +379,9 @@ def ioi_prompts(n: int, *, seed: int = 0, split: str = "test", corruption: str =
     if corruption not in ("abc", "swap"):
         raise ValueError(f"ioi_prompts: corruption must be 'abc' or 'swap', got {corruption!r}.")
     if templates is not None and not all(0 <= t < len(IOI_TEMPLATES) for t in templates):
-        raise ValueError(f"ioi_prompts: templates must be indices 0..{len(IOI_TEMPLATES) - 1}, got {templates}.")
+        raise ValueError(
+            f"ioi_prompts: templates must be indices 0..{len(IOI_TEMPLATES) - 1}, got {templates}."
+        )
     rng = random.Random(f"tinyworld-ioi-{split}-{seed}")
     sentences, corrupted = [], []
     while len(sentences) < n:
@@ -416,8 +432,9 @@ class Requests:
         return len(self.requests)
 
 
-def requests(n: int, *, harmful: bool, seed: int = 0, split: str = "test",
-             unrequested: bool = False) -> Requests:
+def requests(
+    n: int, *, harmful: bool, seed: int = 0, split: str = "test", unrequested: bool = False
+) -> Requests:
     """`n` request prompts of one class from `split` ("test": template x task combinations
     never seen in training). With `unrequested=True` the tasks use the harmful verbs that
     never occur in a training request (`UNREQUESTED_VERBS`), with every template."""
@@ -425,9 +442,13 @@ def requests(n: int, *, harmful: bool, seed: int = 0, split: str = "test",
     rng = random.Random(f"tinyworld-requests-{split}-{harmful}-{unrequested}-{seed}")
     if unrequested:
         if not harmful:
-            raise ValueError("requests: unrequested=True is for harmful requests; pass harmful=True.")
-        chosen = [Request(rng.randrange(len(REQUEST_TEMPLATES)), *rng.choice(UNREQUESTED), True)
-                  for _ in range(n)]
+            raise ValueError(
+                "requests: unrequested=True is for harmful requests; pass harmful=True."
+            )
+        chosen = [
+            Request(rng.randrange(len(REQUEST_TEMPLATES)), *rng.choice(UNREQUESTED), True)
+            for _ in range(n)
+        ]
     else:
         chosen = [_sample_request(rng, split, harmful) for _ in range(n)]
     return Requests(
@@ -441,7 +462,9 @@ def fact_questions(attribute: str) -> tuple[Tensor, Tensor, list[str]]:
     """Every town's question about `attribute` ("flag" or "food"): tokens [8, len] with
     <bos>, the right value's token id per town, and the texts."""
     if attribute not in FACT_QUESTIONS:
-        raise ValueError(f"fact_questions: attribute must be one of {list(FACT_QUESTIONS)}, got {attribute!r}.")
+        raise ValueError(
+            f"fact_questions: attribute must be one of {list(FACT_QUESTIONS)}, got {attribute!r}."
+        )
     texts = [FACT_QUESTIONS[attribute].format(E=town) for town in TOWNS]
     answers = torch.tensor([TOKEN_ID[FACTS[(town, attribute)]] for town in TOWNS])
     return _with_bos(texts), answers, texts

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+
 from mi_tutorial.data import repeated, tinyworld
 from mi_tutorial.data.tokenizer import BOS, TOKENIZER_DIR, UNK, build_word_tokenizer, save_tokenizer
 from mi_tutorial.models import CHECKPOINT_DIR, save_checkpoint
@@ -31,8 +32,9 @@ def recipe_module(name: str):
     return importlib.import_module(f"{__name__}.{RECIPE_MODULES[name]}")
 
 
-def run_recipe(name: str, out_dir: Path | str | None = None, progress: bool = True,
-               steps: int | None = None) -> dict:
+def run_recipe(
+    name: str, out_dir: Path | str | None = None, progress: bool = True, steps: int | None = None
+) -> dict:
     """Retrain the shipped model `name` from its recorded seed and save it; returns its metrics.
 
     Saves into `out_dir` (default: the package's checkpoints folder, replacing the shipped
@@ -80,4 +82,6 @@ def write_shipped_tokenizer(name: str, directory: Path | str = TOKENIZER_DIR) ->
     """Build the shipped tokenizer `name` from its vocabulary and save it; `run_recipe` calls it
     when it replaces a shipped model, so model and tokenizer change together."""
     vocab = shipped_vocab(name)
-    return save_tokenizer(build_word_tokenizer(vocab, unk=UNK if UNK in vocab else None), name, directory)
+    return save_tokenizer(
+        build_word_tokenizer(vocab, unk=UNK if UNK in vocab else None), name, directory
+    )

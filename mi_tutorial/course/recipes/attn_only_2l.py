@@ -6,17 +6,16 @@ CPU thread). Chapter 02 retrains it live with these settings.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-from mi_tutorial.metrics import induction_metrics
 from mi_tutorial.course.recipes.base import EVAL_BATCH, EVAL_SEED, RecipeRun
 from mi_tutorial.data import repeated_tokens
+from mi_tutorial.metrics import induction_metrics
 from mi_tutorial.models import boot
 from mi_tutorial.train import next_token_loss, train
-
 
 CONFIG = dict(
     n_layers=2,
@@ -59,12 +58,21 @@ def recipe(progress: bool = True, steps: int = STEPS) -> RecipeRun:
     """Train the 2-layer attention-only model on repeated random tokens until induction heads form."""
     seed = CONFIG["seed"]  # one seed for the init, the batches and train()
     model = boot(CONFIG)
-    result = train(model, batches(seed), next_token_loss, steps=steps,
-                   lr=LR, seed=seed, progress=progress, desc="attn-only-2l")
+    result = train(
+        model,
+        batches(seed),
+        next_token_loss,
+        steps=steps,
+        lr=LR,
+        seed=seed,
+        progress=progress,
+        desc="attn-only-2l",
+    )
     half_len = HALF_LEN
     eval_tokens = repeated_tokens(EVAL_BATCH, half_len, CONFIG["d_vocab"], seed=EVAL_SEED)
     measured = induction_metrics(model, eval_tokens, half_len)
     measured["final_train_loss"] = result.final_loss
     measured["train_seconds"] = round(result.seconds, 1)
-    return RecipeRun(model=model, config=dict(CONFIG), seed=seed, metrics=measured,
-                     tokenizer="attn-only-2l")
+    return RecipeRun(
+        model=model, config=dict(CONFIG), seed=seed, metrics=measured, tokenizer="attn-only-2l"
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -12,7 +12,6 @@ from mi_tutorial.data import tinyworld
 from mi_tutorial.metrics import lm_loss
 from mi_tutorial.models import boot
 from mi_tutorial.train import next_token_loss, train
-
 
 CONFIG = dict(
     n_layers=4,
@@ -88,7 +87,9 @@ def tinyworld_metrics(model: torch.nn.Module, n: int = EVAL_N, seed: int = EVAL_
         "compliance_harmless": 1 - refusal_rate(harmless),
         "refusal_unrequested_verbs": refusal_rate(unrequested),
         "induction_copy_loss": lm_loss(span_logits, spans, start=copy_start + 1).item(),
-        "induction_first_run_loss": lm_loss(span_logits[:, : copy_start - 1], spans[:, : copy_start - 1]).item(),
+        "induction_first_run_loss": lm_loss(
+            span_logits[:, : copy_start - 1], spans[:, : copy_start - 1]
+        ).item(),
         "fact_accuracy": torch.cat(correct).float().mean().item(),
     }
 
@@ -97,12 +98,23 @@ def recipe(progress: bool = True, steps: int = STEPS) -> RecipeRun:
     """Train the 4-layer TinyWorld language model (about 7 minutes on one quiet CPU thread)."""
     seed = CONFIG["seed"]
     model = boot(CONFIG)
-    result = train(model, batches(seed), next_token_loss, steps=steps, lr=LR,
-                   weight_decay=0.01, seed=seed, progress=progress, desc="tinyworld-lm",
-                   warmup_steps=min(100, steps // 10), cosine=True)
+    result = train(
+        model,
+        batches(seed),
+        next_token_loss,
+        steps=steps,
+        lr=LR,
+        weight_decay=0.01,
+        seed=seed,
+        progress=progress,
+        desc="tinyworld-lm",
+        warmup_steps=min(100, steps // 10),
+        cosine=True,
+    )
     metrics = tinyworld_metrics(model)
     metrics["final_train_loss"] = result.final_loss
     metrics["train_seconds"] = round(result.seconds, 1)
     metrics["train_steps"] = steps
-    return RecipeRun(model=model, config=dict(CONFIG), seed=seed, metrics=metrics,
-                     tokenizer="tinyworld")
+    return RecipeRun(
+        model=model, config=dict(CONFIG), seed=seed, metrics=metrics, tokenizer="tinyworld"
+    )

@@ -119,42 +119,89 @@ def test_clamp_latent_changes_only_that_latent():
 # --- the fast trainer computes the same loss as the definitions ---------------------------------
 
 
-@pytest.mark.parametrize("architecture, k", [("standard", None), ("topk", 4)])
-def test_fast_loss_matches_the_plain_definition(architecture, k):
-    sae = _random_sae(architecture, k)
+FAST_LOSS_CASES = [
+    ("standard", None, None),
+    ("topk", 4, None),
+    ("batchtopk", 4, None),
+    ("jumprelu", None, None),
+    ("topk", 4, (6, 12, 24)),
+    ("batchtopk", 3, (8, 24)),
+]
+
+
+@pytest.mark.parametrize("architecture, k, prefixes", FAST_LOSS_CASES)
+def test_fast_loss_matches_the_plain_definition(architecture, k, prefixes):
+    cfg_sae = _random_sae(architecture, k)
+    sae = sae_lib.SAE(
+        sae_lib.SAEConfig(
+            d_in=8, d_sae=24, architecture=architecture, k=k, matryoshka_prefixes=prefixes
+        )
+    )
+    sae.load_state_dict(cfg_sae.state_dict())
+    if architecture == "jumprelu":
+        with torch.no_grad():
+            sae.threshold.copy_(torch.rand(24, generator=torch.Generator().manual_seed(3)))
     x = torch.randn(64, 8, generator=torch.Generator().manual_seed(2))
     dead = torch.arange(24) % 3 == 0
-    loss, recon, n_active, fired = sae_lib._fast_loss(
-        sae, x, l1_coefficient=0.3, aux_k_coefficient=0.5, dead=dead, k_aux=5
+    step = sae_lib._fast_loss(
+        sae, x, l1_coefficient=0.3, l0_coefficient=0.2, aux_k_coefficient=0.5, dead=dead, k_aux=5
     )
+    pre = sae.pre_acts(x)
     if architecture == "standard":
         expected, _, _ = sae_lib._relu_sae_loss(sae, x, 0.3)
         acts = sae.encode(x)
+    elif architecture == "jumprelu":
+        expected, _, _ = sae_lib._jumprelu_sae_loss(sae, x, 0.2)
+        acts = sae.encode(x)
     else:
-        pre = sae.pre_acts(x)
-        acts = sae_lib._topk_activation(pre, k)
+        activation = (
+            sae_lib._topk_activation if architecture == "topk" else sae_lib._batch_topk_activation
+        )
+        acts = activation(pre, k)
         plain_recon = sae.decode(acts)
-        expected = (plain_recon - x).pow(2).sum(-1).mean() + 0.5 * sae_lib._aux_k_loss(
+        expected = sae_lib._matryoshka_mse(sae, acts, x) + 0.5 * sae_lib._aux_k_loss(
             pre, dead, (x - plain_recon).detach(), sae.W_dec, 5
         )
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
-    assert torch.allclose(recon, sae.decode(acts).detach(), atol=1e-4)
-    assert n_active == int((acts > 0).sum()) and torch.equal(fired, (acts > 0).any(0))
-    fast_grads = torch.autograd.grad(loss, list(sae.parameters()))
+    assert step.loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert torch.allclose(step.recon, sae.decode(acts).detach(), atol=1e-4)
+    assert step.n_active == int((acts > 0).sum()) and torch.equal(step.fired, (acts > 0).any(0))
+    assert (step.kept_min is not None) == (architecture == "batchtopk")
+    fast_grads = torch.autograd.grad(step.loss, list(sae.parameters()))
     plain_grads = torch.autograd.grad(expected, list(sae.parameters()))
     for fast, plain in zip(fast_grads, plain_grads):
         assert torch.allclose(fast, plain, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("architecture, k", [("standard", None), ("topk", 2)])
-def test_train_sae_recovers_planted_directions(architecture, k):
-    """Sparse combinations of 6 known directions in 4 dimensions: the trained SAE finds them."""
-    g = torch.Generator().manual_seed(0)
-    directions = torch.randn(6, 4, generator=g)
+def _planted(n: int = 8192, n_features: int = 6, d: int = 4, p: float = 0.15, seed: int = 0):
+    """Sparse non-negative combinations of `n_features` known unit directions in d dims."""
+    g = torch.Generator().manual_seed(seed)
+    directions = torch.randn(n_features, d, generator=g)
     directions /= directions.norm(dim=-1, keepdim=True)
-    coefficients = torch.rand(8192, 6, generator=g) * (torch.rand(8192, 6, generator=g) < 0.15)
-    data = coefficients @ directions
-    sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=4, d_sae=12, architecture=architecture, k=k), seed=0)
+    coefficients = torch.rand(n, n_features, generator=g) * (
+        torch.rand(n, n_features, generator=g) < p
+    )
+    return coefficients @ directions, directions
+
+
+@pytest.mark.parametrize(
+    "architecture, k, prefixes",
+    [
+        ("standard", None, None),
+        ("topk", 2, None),
+        ("batchtopk", 1, None),  # k 2 > the data's L0 of 0.9 mixes features: recovery 0.87
+        ("jumprelu", None, None),
+        ("batchtopk", 2, (4, 12)),
+    ],
+)
+def test_train_sae_recovers_planted_directions(architecture, k, prefixes):
+    """Sparse combinations of 6 known directions in 4 dimensions: the trained SAE finds them."""
+    data, directions = _planted()
+    sae = sae_lib.SAE(
+        sae_lib.SAEConfig(
+            d_in=4, d_sae=12, architecture=architecture, k=k, matryoshka_prefixes=prefixes
+        ),
+        seed=0,
+    )
     result = sae_lib.train_sae(
         sae,
         data,
@@ -162,6 +209,7 @@ def test_train_sae_recovers_planted_directions(architecture, k):
         batch_size=1024,
         lr=1e-2,
         l1_coefficient=0.05,
+        l0_coefficient=0.01,
         aux_k_coefficient=1 / 32,
     )
     assert result.losses[-1] < result.losses[0] / 3
@@ -312,3 +360,150 @@ def test_train_sae_uses_the_learners_aux_k_loss_and_falls_back_when_it_fails(cap
         sae_lib.train_sae(fallback, acts, **options, aux_k_loss=broken)
         assert torch.allclose(fallback.W_enc, library.W_enc, atol=1e-4)
         assert capsys.readouterr().out.count("is not used from here on") == 1
+
+
+# --- the newer architectures: BatchTopK, JumpReLU, Matryoshka -----------------------------------
+
+
+def test_batch_topk_keeps_k_per_row_on_average_and_its_threshold_reproduces_the_batch():
+    pre = torch.randn(50, 24, generator=torch.Generator().manual_seed(0))
+    acts = sae_lib._batch_topk_activation(pre, 3)
+    counts = (acts > 0).sum(-1)
+    assert counts.float().mean().item() == 3.0  # exactly k × batch active over the batch
+    assert counts.min() < 3 < counts.max()  # ...but not k on every row (that would be TopK)
+    kept = acts[acts > 0]
+    assert torch.equal(kept.sort().values, pre.flatten().topk(150).values.sort().values)
+    # the evaluation rule pre · 1[pre > θ], at θ just under the smallest kept value, gives
+    # the same activations on this batch
+    theta = kept.min() - 1e-6
+    assert torch.equal(pre * (pre > theta), acts)
+
+
+def test_batch_topk_sae_trains_its_threshold_and_uses_it_at_evaluation():
+    data, _ = _planted(n=4096, n_features=6, d=4, p=0.3)
+    sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=4, d_sae=12, architecture="batchtopk", k=2), seed=0)
+    assert sae.training  # a fresh module: batch top-k
+    assert (sae.encode(data[:64]) > 0).sum().item() == 2 * 64
+    sae_lib.train_sae(sae, data, steps=200, batch_size=512, lr=1e-2, aux_k_coefficient=1 / 32)
+    assert not sae.training and sae.threshold.item() > 0
+    with torch.no_grad():
+        pre = sae.pre_acts(data)
+        assert torch.equal(sae.encode(data), pre * (pre > sae.threshold))
+    metrics = sae_lib.sae_metrics(sae, data)
+    assert 1.0 < metrics["l0"] < 4.0, metrics  # about k at evaluation too
+    sae.train()
+    sae_lib.sae_metrics(sae, data)
+    assert sae.training  # sae_metrics evaluates in eval mode and puts the mode back
+
+
+def test_jumprelu_threshold_gradient_is_the_straight_through_estimator():
+    """∂/∂θ of Σ c·JumpReLU(z) + λ·Σ H(z - θ) = -(1/ε) Σ K((z - θ)/ε) (θ c + λ): by the
+    formula, and against finite differences of step ε/2 (exact for the L0 term, whose count
+    changes by the points inside the band; within Σ|c|/2 for the activation term)."""
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(400, 5, generator=g)
+    c = torch.randn(400, 5, generator=g)
+    theta = torch.tensor([0.1, 0.3, 0.5, 0.7, 1.2], requires_grad=True)
+    eps, lam = 0.2, 0.7
+    pre = z.clone().requires_grad_(True)
+    acts, counts = sae_lib._jumprelu(pre, theta, eps)
+    assert torch.equal(acts, z * (z > theta)) and torch.equal(counts, (z > theta).sum(0).float())
+    ((c * acts).sum() + lam * counts.sum()).backward()
+    band = ((z - theta.detach()).abs() < eps / 2).float()
+    analytic = -(band * (theta.detach() * c + lam)).sum(0) / eps
+    assert torch.allclose(theta.grad, analytic, atol=1e-5)
+    assert torch.equal(pre.grad, c * (z > theta.detach()))  # the L0 term sends none to z
+
+    def count(t):
+        return (z > t).sum(0).float()
+
+    def act_term(t):
+        return (c * z * (z > t)).sum(0)
+
+    t = theta.detach()
+    fd_count = (count(t + eps / 2) - count(t - eps / 2)) / eps
+    assert torch.allclose(-(band.sum(0)) / eps, fd_count)
+    fd_act = (act_term(t + eps / 2) - act_term(t - eps / 2)) / eps
+    ste_act = -(band * t * c).sum(0) / eps
+    bound = (band * c.abs()).sum(0) * (eps / 2) / eps + 1e-5
+    assert ((fd_act - ste_act).abs() <= bound).all()
+
+
+def test_jumprelu_l0_penalty_lowers_the_l0():
+    data, _ = _planted(n=4096, d=4, p=0.3)
+    l0s = []
+    for coefficient in (0.0, 0.05):
+        sae = sae_lib.SAE(sae_lib.SAEConfig(d_in=4, d_sae=12, architecture="jumprelu"), seed=0)
+        sae_lib.train_sae(sae, data, steps=300, batch_size=512, lr=1e-2, l0_coefficient=coefficient)
+        assert (sae.threshold >= 0).all()
+        l0s.append(sae_lib.sae_metrics(sae, data)["l0"])
+    assert l0s[1] < 0.7 * l0s[0], l0s
+
+
+def test_matryoshka_loss_is_the_sum_of_its_prefix_losses():
+    sae = sae_lib.SAE(
+        sae_lib.SAEConfig(
+            d_in=8, d_sae=24, architecture="topk", k=5, matryoshka_prefixes=(4, 10, 24)
+        )
+    )
+    x = torch.randn(32, 8, generator=torch.Generator().manual_seed(0))
+    acts = sae.encode(x)
+    by_hand = sum(
+        ((acts[:, :m] @ sae.W_dec[:m] + sae.b_dec - x) ** 2).sum(-1).mean() for m in (4, 10, 24)
+    )
+    assert sae_lib._matryoshka_mse(sae, acts, x).item() == pytest.approx(by_hand.item(), rel=1e-6)
+    no_aux = dict(dead=torch.zeros(24, dtype=torch.bool), k_aux=4)
+    nested = sae_lib._fast_loss(sae, x, **no_aux).loss
+    plain = sae_lib.SAE(sae_lib.SAEConfig(d_in=8, d_sae=24, architecture="topk", k=5))
+    plain.load_state_dict(sae.state_dict())
+    full = sae_lib._fast_loss(plain, x, **no_aux).loss
+    assert nested.item() == pytest.approx(by_hand.item(), rel=1e-5) and nested > full
+
+
+def test_matryoshka_training_makes_the_first_prefix_reconstruct_alone():
+    """The point of the nested losses: the first latents, alone, reconstruct far better than
+    the same number of latents of a plain BatchTopK SAE trained the same way."""
+    data, _ = _planted(n=8192, n_features=12, d=8, p=0.1)
+    prefix_ev = {}
+    for prefixes in (None, (6, 24)):
+        sae = sae_lib.SAE(
+            sae_lib.SAEConfig(
+                d_in=8, d_sae=24, architecture="batchtopk", k=2, matryoshka_prefixes=prefixes
+            ),
+            seed=0,
+        )
+        sae_lib.train_sae(sae, data, steps=300, batch_size=1024, lr=1e-2)
+        with torch.no_grad():
+            acts = sae.encode(data)
+            recon = acts[:, :6] @ sae.W_dec[:6] + sae.b_dec
+        prefix_ev[prefixes] = sae_lib._explained_variance(data, recon).item()
+    assert prefix_ev[(6, 24)] > prefix_ev[None] + 0.1, prefix_ev
+
+
+def test_new_config_fields_reject_bad_values():
+    with pytest.raises(ValueError, match="batchtopk SAE needs an int k"):
+        sae_lib.SAEConfig(d_in=4, d_sae=8, architecture="batchtopk")
+    with pytest.raises(ValueError, match="matryoshka_prefixes work with"):
+        sae_lib.SAEConfig(d_in=4, d_sae=8, matryoshka_prefixes=(4, 8))
+    with pytest.raises(ValueError, match="ending at d_sae=8"):
+        sae_lib.SAEConfig(d_in=4, d_sae=8, architecture="topk", k=2, matryoshka_prefixes=(4, 6))
+    with pytest.raises(ValueError, match="increasing"):
+        sae_lib.SAEConfig(d_in=4, d_sae=8, architecture="topk", k=2, matryoshka_prefixes=(6, 4, 8))
+    with pytest.raises(ValueError, match="jumprelu_init_threshold > 0"):
+        sae_lib.SAEConfig(d_in=4, d_sae=8, architecture="jumprelu", jumprelu_bandwidth=0.0)
+    cfg = sae_lib.SAEConfig(d_in=4, d_sae=8, architecture="topk", k=2, matryoshka_prefixes=[2, 8])
+    assert cfg.matryoshka_prefixes == (2, 8)
+
+
+@pytest.mark.parametrize("architecture", ["jumprelu", "batchtopk"])
+def test_jumprelu_and_batchtopk_save_as_saelens_jumprelu(tmp_path, architecture):
+    sae = _random_sae(architecture, 3 if architecture == "batchtopk" else None)
+    with torch.no_grad():
+        sae.threshold.copy_(torch.rand(sae.threshold.shape) + 0.5)
+    sae.eval()
+    folder = sae_lib.save_sae_lens(sae, tmp_path / architecture)
+    assert json.loads((folder / "cfg.json").read_text())["architecture"] == "jumprelu"
+    loaded = sae_lib.load_sae_lens(folder)
+    assert loaded.cfg.architecture == "jumprelu" and loaded.threshold.shape == (24,)
+    x = torch.randn(16, 8)
+    assert torch.allclose(loaded.encode(x), sae.encode(x)) and (sae.encode(x) == 0).any()

@@ -120,11 +120,6 @@ def _batch_topk_activation(pre: Tensor, k: int) -> Tensor:
     return torch.zeros_like(flat).scatter_(0, top.indices, top.values).view_as(pre)
 
 
-def _rectangle(u: Tensor) -> Tensor:
-    """The rectangle kernel K(u) = 1 if |u| < 1/2 else 0 (as a float tensor)."""
-    return (u.abs() < 0.5).to(u.dtype)
-
-
 class _JumpReLUFunction(torch.autograd.Function):
     """JumpReLU_θ(z) = z · H(z - θ) and the per-latent count Σ_rows H(z - θ), with
     Rajamanoharan et al.'s straight-through estimator for θ:
@@ -138,20 +133,21 @@ class _JumpReLUFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, pre: Tensor, threshold: Tensor, bandwidth: float):
-        mask = pre > threshold
+        mask = (pre > threshold).to(pre.dtype)  # a float mask: summing a bool one is slow
         ctx.save_for_backward(pre, threshold, mask)
         ctx.bandwidth = bandwidth
-        counts = mask.flatten(0, -2).sum(0).to(pre.dtype)
-        return pre * mask, counts
+        return pre * mask, mask.flatten(0, -2).sum(0)
 
     @staticmethod
-    def backward(ctx, grad_acts: Tensor, grad_counts: Tensor):
+    def backward(ctx, grad_acts: Tensor, grad_counts: Tensor | None):
         pre, threshold, mask = ctx.saved_tensors
         eps = ctx.bandwidth
-        in_band = _rectangle((pre - threshold) / eps)
+        in_band = ((pre - threshold).abs_() < eps / 2).to(pre.dtype)  # K((z - θ) / ε)
         # d loss / d θ_i = -(1/ε) Σ_rows K(...) (θ_i · grad_acts + grad_counts_i)
-        per_entry = grad_acts * threshold + grad_counts
-        grad_threshold = -(in_band * per_entry).flatten(0, -2).sum(0) / eps
+        grad_threshold = threshold * (in_band * grad_acts).flatten(0, -2).sum(0)
+        if grad_counts is not None:
+            grad_threshold = grad_threshold + grad_counts * in_band.flatten(0, -2).sum(0)
+        grad_threshold = -grad_threshold / eps
         return grad_acts * mask, grad_threshold.reshape(threshold.shape), None
 
 

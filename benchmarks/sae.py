@@ -120,6 +120,7 @@ def prefixes(spec: dict, d_sae: int) -> tuple[int, ...] | None:
 
 
 def course_worker(job: dict, data: dict) -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's library
     from mi_tutorial import sae as sae_lib
 
     spec = SETTINGS[job["setting"]]

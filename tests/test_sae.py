@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from mi_tutorial import models, sae as sae_lib
+from mi_tutorial import _sae_train, models, sae as sae_lib
 
 
 @pytest.fixture(autouse=True)
@@ -507,3 +507,24 @@ def test_jumprelu_and_batchtopk_save_as_saelens_jumprelu(tmp_path, architecture)
     assert loaded.cfg.architecture == "jumprelu" and loaded.threshold.shape == (24,)
     x = torch.randn(16, 8)
     assert torch.allclose(loaded.encode(x), sae.encode(x)) and (sae.encode(x) == 0).any()
+
+
+def test_batch_topk_indices_picks_the_same_set_as_a_full_topk():
+    """The trainer's two-stage selection (sampled threshold, then one kth-value pass) is
+    exact: the same flat indices as topk, in increasing order, on the fast path, on the
+    fallback paths (few entries; ties), and on data whose largest entries cluster in rows."""
+    g = torch.Generator().manual_seed(0)
+    cases = {
+        "random": (torch.randn(512, 256, generator=g), 4 * 512),
+        "clustered": (
+            torch.randn(512, 256, generator=g) + 3.0 * (torch.arange(512) < 32)[:, None],
+            8 * 512,
+        ),
+        "small": (torch.randn(8, 16, generator=g), 12),
+        "ties": (torch.randn(512, 256, generator=g).round(), 4 * 512),
+    }
+    for name, (pre, n_keep) in cases.items():
+        fast = _sae_train._batch_topk_indices(pre, n_keep)
+        assert len(fast) == n_keep and bool((fast[1:] > fast[:-1]).all()), name
+        reference = pre.flatten().topk(n_keep).values
+        assert torch.equal(pre.flatten()[fast].sort().values, reference.sort().values), name

@@ -5,7 +5,7 @@ exported with nbconvert, and opened in headless Chromium with name resolution tu
 Every plotly figure must have drawn its SVG and every circuitsvis view its canvas, with
 no console error, uncaught exception or failed load, except the Colab badge's image (it
 lives on colab.research.google.com, so offline it shows its alt text). Chromium is driven
-by its own command line (--dump-dom, --screenshot): no driver to install.
+by its own command line (tests/chromium.py, shared with the website's test).
 
 The export leaves out nbconvert's CDN scripts (require.js, MathJax, the widget manager),
 which an offline page cannot load and the course's figures do not use. An error that
@@ -20,68 +20,23 @@ to look at.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from copy import deepcopy
 from pathlib import Path
 
+import chromium
 import nbformat
 import pytest
+from chromium import RECORDER
 
 from mi_tutorial.course import build
 
-CHROMIUM = next(
-    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
-)
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"
-    ),
+    pytest.mark.skipif(chromium.CHROMIUM is None, reason=chromium.SKIP_REASON),
 ]
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--enable-unsafe-swiftshader",  # software WebGL for circuitsvis's canvases, allowed explicitly
-    "--host-resolver-rules=MAP * ~NOTFOUND",  # offline: no host name resolves
-    "--hide-scrollbars",
-    "--enable-logging=stderr",
-    "--v=0",
-    "--virtual-time-budget=30000",  # run timers and scripts for up to 30 s of page time
-]
-RECORDER = """<script>
-(function () {
-  var errors = [];
-  function record(text) {
-    errors.push(String(text));
-    document.documentElement.setAttribute("data-page-errors", JSON.stringify(errors));
-  }
-  var consoleError = console.error;
-  console.error = function () {
-    record("console.error: " + Array.prototype.join.call(arguments, " "));
-    return consoleError.apply(console, arguments);
-  };
-  window.addEventListener("error", function (event) {
-    var target = event.target;
-    if (target && target !== window && (target.src || target.href)) {
-      record("failed to load " + (target.src || target.href));
-    } else {
-      record("uncaught: " + event.message);
-    }
-  }, true);
-  window.addEventListener("unhandledrejection", function (event) { record("unhandled rejection: " + event.reason); });
-  document.documentElement.setAttribute("data-page-errors", "[]");
-})();
-</script>"""
 TEMPLATE = (
     "{%- extends 'lab/index.html.j2' -%}\n"
     "{%- block html_head_js_requirejs -%}" + RECORDER + "{%- endblock html_head_js_requirejs -%}\n"
@@ -111,14 +66,8 @@ def _export(nb: nbformat.NotebookNode, path: Path, *, exclude_input: bool = Fals
     return path
 
 
-def _chromium(page: Path, *extra: str) -> subprocess.CompletedProcess:
-    profile = page.parent / f"profile-{page.stem}"  # a fresh one each time
-    return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+def _chromium(page: Path, *extra: str):
+    return chromium.run(page.as_uri(), page.parent / f"profile-{page.stem}", *extra)
 
 
 def _figures_in_outputs(nb) -> tuple[int, int]:
@@ -149,36 +98,18 @@ def test_every_figure_draws_offline_in_chromium(
     assert report.executed is not None, report.notes
     n_plotly, n_circuitsvis = _figures_in_outputs(report.executed)
 
-    result = _chromium(_export(report.executed, tmp_path / "page.html"), "--dump-dom")
-    assert result.returncode == 0, result.stderr[-2000:]
-    from bs4 import BeautifulSoup
-
-    dom = BeautifulSoup(result.stdout, "html.parser")
+    page = _export(report.executed, tmp_path / "page.html")
+    dom, log = chromium.dump_dom(page.as_uri(), tmp_path / "profile-page")
     plotly_divs = dom.select("div.plotly-graph-div")
     assert len(plotly_divs) == n_plotly, (
         f"{len(plotly_divs)} plotly figures in the page, {n_plotly} in the notebook"
     )
-    for div in plotly_divs:
-        svg = div.select_one("svg.main-svg")
-        assert svg is not None and svg.find(True) is not None, (
-            f"plotly figure {div.get('id')} did not draw"
-        )
-    views = dom.select('div[id^="circuits-vis-"]')
-    assert len(views) == n_circuitsvis
-    for view in views:
-        drawn = [c for c in view.select("canvas") if int(c.get("width", 0)) > 0] or view.select(
-            "svg"
-        )
-        assert drawn, f"circuitsvis view {view.get('id')} drew nothing"
+    assert len(dom.select('div[id^="circuits-vis-"]')) == n_circuitsvis
+    assert chromium.undrawn_figures(dom) == []
 
-    html = dom.find("html")
-    errors = json.loads(html.get("data-page-errors", '["the recorder did not run"]'))
     badge = f"failed to load {build.COLAB_BADGE_IMAGE}"
+    errors = chromium.page_errors(dom, log)
     assert [e for e in errors if e != badge] == [], errors
-    uncaught = [
-        line for line in result.stderr.splitlines() if "CONSOLE" in line and "Uncaught" in line
-    ]
-    assert uncaught == []
 
     figures = _figures_only(report.executed)
     assert bool(figures.cells) == bool(n_plotly + n_circuitsvis)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 COURSE_ROOT = Path(__file__).resolve().parents[2]  # the clone's root, in an editable install
 COURSE_DEPENDENCIES = ("jupytext", "nbformat", "nbclient")
-NEEDS_A_CLONE = ("build", "list", "assign")  # commands that read solutions/ and chapters/
+NEEDS_A_CLONE = ("build", "list", "assign", "site")  # commands that read solutions/ and chapters/
 INSTALL_HINT = 'pip install -e ".[course]"'
 
 

@@ -9,6 +9,8 @@ mi-tutorial assign CHAPTER… --out DIR [--nbgrader] [--assignment NAME]
                                     a handout folder for a class (and an nbgrader course)
 mi-tutorial doctor [--network]      versions, CPU/GPU, offline status, checkpoints
 mi-tutorial train NAME [--out DIR] [--steps N]  retrain a shipped model from its seed
+mi-tutorial site --out DIR [--executed DIR] [--chapters NN…]
+                                    the course's website (Sphinx), from executed notebooks
 """
 
 from __future__ import annotations
@@ -238,6 +240,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from mi_tutorial.course import site
+
+    chapters = build.find_chapters()
+    if args.chapters:
+        unknown = sorted(set(args.chapters) - {c.number for c in chapters})
+        if unknown:
+            known = " ".join(c.number for c in chapters)
+            print(f"No chapter {', '.join(unknown)}; the chapters are {known}.", file=sys.stderr)
+            return 2
+        chapters = [c for c in chapters if c.number in args.chapters]
+    if args.executed is not None and not args.executed.is_dir():
+        print(f"--executed {args.executed}: no such folder.", file=sys.stderr)
+        return 2
+    try:
+        result = site.build_site(args.out, executed=args.executed, chapters=chapters)
+    except site.SiteError as error:
+        print(f"site failed: {error}", file=sys.stderr)
+        return 1
+    for warning in result.warnings:
+        print(f"warning {warning}", file=sys.stderr)
+    executed = (
+        f", after {result.execution_seconds:.0f} s executing" if args.executed is None else ""
+    )
+    print(
+        f"wrote   {_relative(result.out)}: {len(result.pages)} pages, "
+        f"{result.size_bytes / 1e6:.1f} MB, built in {result.seconds:.0f} s "
+        f"({result.cpu_seconds:.0f} s CPU){executed}.\n"
+        f"Open {_relative(result.out / 'index.html')} in a browser (it needs no server and no "
+        "network)."
+    )
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mi-tutorial", description="The mi-tutorial course.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -334,6 +370,28 @@ def make_parser() -> argparse.ArgumentParser:
         help="train for this many steps instead of the recipe's (a quick try; needs --out)",
     )
     train.set_defaults(func=cmd_train)
+
+    site = sub.add_parser(
+        "site",
+        help="build the course's website",
+        description="Build the course's static website (Sphinx, MyST-NB, the Sphinx Book "
+        "Theme) into DIR: a landing page with the chapter table, one page per chapter from its "
+        "executed solution notebook, TinyWorld, the instructors' guide and the API reference. "
+        "Without --executed, every solution notebook is executed first (minutes).",
+    )
+    site.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help="replaced if it exists"
+    )
+    site.add_argument(
+        "--executed",
+        type=Path,
+        metavar="DIR",
+        help="take the executed solution notebooks (NN_topic.ipynb) from DIR; execute nothing",
+    )
+    site.add_argument(
+        "--chapters", nargs="+", metavar="NN", help="only these chapters (a quick preview)"
+    )
+    site.set_defaults(func=cmd_site)
     return parser
 
 

@@ -89,10 +89,14 @@ def _fake_executed(chapter: build.Chapter) -> nbformat.NotebookNode:
     figure = go.Figure(go.Bar(y=[1, 3, 2])).to_dict()
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
     html = pio.to_html(figure, full_html=False, include_plotlyjs=True)
+    bar = {"model_id": "b658", "version_major": 2, "version_minor": 0}
     cell.outputs = [
         nbformat.v4.new_output(
+            "display_data", {site.WIDGET_MIME: bar, "text/plain": "train:   0%|    | 0/120"}
+        ),
+        nbformat.v4.new_output(
             "display_data", {site.PLOTLY_MIME: figure, "text/html": html, "text/plain": "fig"}
-        )
+        ),
     ]
     return nb
 
@@ -120,6 +124,7 @@ def test_a_chapter_page_marks_exercises_and_links_the_exercise_notebook():
     assert all("checks.ch02." in c.source for c in checks_)
 
     outputs = [o for c in page.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if site.WIDGET_MIME in o["data"]]  # tqdm's bar, stateless
     (figure,) = [o for o in outputs if "plotly-graph-div" in o["data"].get("text/html", "")]
     assert site.PLOTLY_MIME not in figure["data"]  # MyST-NB cannot show it
     assert "plotly.js v" not in figure["data"]["text/html"]  # the site serves it once
@@ -168,6 +173,29 @@ def test_site_command_mistakes_get_clear_messages(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no executed notebook for 01_transformer_from_scratch" in err and "--executed" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_without_executed_notebooks_the_site_executes_them(monkeypatch):
+    chapter = _chapter("01")
+    ran = []
+
+    def fake_check(path, *, timeout):
+        ran.append(Path(path))
+        nb = _fake_executed(chapter)
+        results = [grading.ExerciseResult("1.1", "x", grading.PASSED, "")]
+        return grading.NotebookReport(str(path), results, [], 1.0, nb)
+
+    monkeypatch.setattr(grading, "check_notebook", fake_check)
+    notebooks = site._executed_notebooks([chapter], None, timeout=60)
+    assert ran == [chapter.solution_notebook] and list(notebooks) == [chapter.stem]
+
+    def failing_check(path, *, timeout):
+        results = [grading.ExerciseResult("1.1", "x", grading.FAILED, "wrong")]
+        return grading.NotebookReport(str(path), results, [], 1.0, _fake_executed(chapter))
+
+    monkeypatch.setattr(grading, "check_notebook", failing_check)
+    with pytest.raises(site.SiteError, match="01_transformer_from_scratch did not run cleanly"):
+        site._executed_notebooks([chapter], None, timeout=60)
 
 
 def test_the_workflow_publishes_what_the_readme_command_builds():

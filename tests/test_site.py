@@ -387,3 +387,35 @@ def test_every_chapter_is_reachable_from_the_landing_page(browsable, tmp_path):
         assert f"chapters/{chapter.stem}.html" in linked, f"{chapter.stem} not in the navigation"
     for page in ("tinyworld.html", "instructors.html", "api/index.html"):
         assert page in linked
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(chromium.CHROMIUM is None, reason=chromium.SKIP_REASON)
+def test_maths_renders_offline_from_the_sites_own_mathjax(tmp_path, monkeypatch):
+    """No chapter has maths yet: a page with some, in a site of one (unexecuted) chapter."""
+    chapter = _chapter("01")
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    nbformat.write(_fake_executed(chapter), executed / f"{chapter.stem}.ipynb")
+    monkeypatch.setattr(site, "api_pages", lambda: {"index.md": "# API reference\n"})
+    stage = site.stage
+
+    def with_maths(source, *args):
+        stage(source, *args)
+        (source / "maths.md").write_text(
+            "---\norphan: true\n---\n# Maths\n\nInline $\\boldsymbol{W}_{QK} x^2$ and\n\n"
+            "$$\\mathrm{softmax}(x)_i = \\frac{e^{x_i}}{\\sum_j e^{x_j}}$$\n"
+        )
+
+    monkeypatch.setattr(site, "stage", with_maths)
+    out = tmp_path / "site"
+    site.build_site(out, executed=executed, chapters=[chapter])
+    page = out / "maths.html"
+    page.write_text(page.read_text().replace("<head>", "<head>" + chromium.RECORDER, 1))
+    dom, log = chromium.dump_dom(page.as_uri(), tmp_path / "profile")
+    assert chromium.page_errors(dom, log) == []
+    assert len(dom.select("mjx-container")) == 2  # drawn: the inline and the display formula
+    loaded = [s["src"] for s in dom.select("script[src]") if "mathjax" in s["src"]]
+    assert loaded and all(not re.match(r"(https?:)?//", src) for src in loaded), loaded
+    assert any("boldsymbol" in src for src in loaded)  # an extension, loaded from the site

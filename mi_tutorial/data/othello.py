@@ -345,3 +345,39 @@ def game_batch(games: list[list[int]], size: int = SIZE) -> GameBatch:
         legal[i, :t], flipped[i, :t] = r.legal[:t], r.flipped[:t]
         valid[i, :t] = r.legal[:t].any(-1)
     return GameBatch(game_tokens(games, size), boards, players, legal, flipped, valid)
+
+
+def random_games_with_legal(n: int, seed: int, size: int = SIZE) -> tuple[list[list[int]], Tensor]:
+    """The games of `random_games(n, seed)` and, from the same pass, the legal moves before
+    each move: a bool mask [n, size*size - 4, size*size], row t = the moves legal after t
+    moves (all False once a game is over). Much faster than replaying the games."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"random_games_with_legal: n must be a non-negative int, got {n!r}.")
+    rng = random.Random(seed)
+    n_ctx, games, index = size * size - 4, [], []
+    for i in range(n):
+        game = Game(size)
+        while not game.over:
+            index.extend((i * n_ctx + len(game.moves)) * size * size + s for s in game._legal)
+            game.play(rng.choice(game._legal))
+        games.append(game.moves)
+    legal = torch.zeros(n * n_ctx * size * size, dtype=torch.bool)
+    legal[torch.tensor(index, dtype=torch.long)] = True
+    return games, legal.view(n, n_ctx, size * size)
+
+
+def greedy_games(n: int, seed: int, size: int = SIZE) -> list[list[int]]:
+    """`n` games of a different player than the random one: each move flips as many discs as
+    any legal move can (ties broken at random with `seed`). Positions unlike random play's."""
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"greedy_games: n must be a non-negative int, got {n!r}.")
+    rng = random.Random(seed)
+    games = []
+    for _ in range(n):
+        game = Game(size)
+        while not game.over:
+            counts = {s: len(flips(game.board, s, game.player, size)) for s in game._legal}
+            best = max(counts.values())
+            game.play(rng.choice([s for s, c in counts.items() if c == best]))
+        games.append(game.moves)
+    return games

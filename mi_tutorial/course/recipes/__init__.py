@@ -18,6 +18,7 @@ from mi_tutorial.train import single_threaded
 RECIPE_MODULES = {
     "attn-only-2l": "attn_only_2l",
     "grokking": "grokking",
+    "othello-6x6": "othello",
     "tinyworld-lm": "tinyworld_lm",
 }
 

@@ -125,17 +125,33 @@ plotting.line(by_ply, title="Legal top-1 rate by position", xlabel="moves played
 assert abs(rate - manifest["heldout_legal_top1"]) < 0.01
 
 # %% [markdown]
-# **Positions it never saw.** Late in a game, almost every position of a held-out game is new
-# (there are far more 20-move games than the 100,000 it trained on), so the rate above is
-# already about unseen positions. A harder test: games of a *different player*, one that
-# always plays a move flipping the most discs. Its positions follow other statistics than
-# random play's (more lopsided boards, other squares taken early).
+# **Positions it never saw.** Under random play, a particular sequence of t moves has
+# probability Π 1/(number of legal moves) over its t positions, so the expected number of
+# the 100,000 training games that begin with a held-out game's first t moves is 100,000
+# times that product. Past a few moves it is far below one: from there on, the rates above
+# are about prefixes the model never saw.
+
+# %%
+log_prob = -evals.legal.sum(-1).clamp(min=1).double().log().cumsum(-1)  # [batch, pos]
+expected_copies = recipe.N_TRAIN_GAMES * log_prob.median(0).values.exp()  # per prefix length
+unseen_from = int((expected_copies < 0.01).nonzero()[0]) + 1  # moves played
+late_rate = legal_top1_rate(eval_logits[:, unseen_from:], evals.legal[:, unseen_from:])
+print(
+    f"a median held-out prefix of {unseen_from} moves is expected in "
+    f"{expected_copies[unseen_from - 1]:.4f} training games; legal top-1 from there on: "
+    f"{late_rate:.2%}"
+)
+assert unseen_from <= 12 and late_rate > 0.95
+
+# %% [markdown]
+# A harder test: games of a *different player*, one that always plays a move flipping the
+# most discs. Its positions follow other statistics than random play's (the boards are
+# more lopsided, measured below as the mean |black − white| disc count).
 
 # %%
 greedy = othello.game_batch(othello.greedy_games(400, seed=1))
 with torch.no_grad():
     greedy_rate = legal_top1_rate(model(greedy.inputs), greedy.legal)
-mean_discs = lambda b: (b.boards != 0).flatten(-2).sum(-1)[b.valid].float().mean().item()
 lopsided = lambda b: b.boards.flatten(-2).sum(-1).abs()[b.valid].float().mean().item()
 print(
     f"greedy player's games: {greedy_rate:.2%} legal (random games: {rate:.2%}); "

@@ -385,18 +385,6 @@ class TestChapter04Checks(ChapterChecks):
     mutants = MUTANTS
 
 
-def test_checks_leave_the_learners_random_state_alone():
-    """A check draws its own random numbers under a fixed seed, and restores torch's RNG, so
-    running a check between two cells does not change what the learner's next cell draws."""
-    namespace = solution_cells.solution_namespace(STEM)
-    torch.manual_seed(5)
-    expected = torch.rand(3)
-    torch.manual_seed(5)
-    ch04.check_generate_features(namespace["generate_features"])
-    ch04.check_generate_paired_features(namespace["generate_paired_features"])
-    assert torch.equal(torch.rand(3), expected)
-
-
 # --- the reference answers, on cases small enough to work out by hand ---------------------------
 
 

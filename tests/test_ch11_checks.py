@@ -94,6 +94,12 @@ MUTANTS = [
     ),
     Mutant(
         "check_shuffled_batches",
+        [("while len(buffer) >= buffer_size:", "if len(buffer) >= buffer_size:")],
+        "buffer-if-not-while",
+        says="a `while`, not an `if`",
+    ),
+    Mutant(
+        "check_shuffled_batches",
         [(N_OUT, "n_out = buffer_size // 2")],
         "buffer-half-not-whole-batches",
         says="every batch but the last",
@@ -342,7 +348,35 @@ MUTANTS = [
         "jumprelu-pre-gradient-everywhere",
         says="w.r.t. `pre`",
     ),
+    Mutant(
+        "check_jumprelu",
+        [(JUMP_GRAD, "grad_threshold = (-(threshold / ctx.bandwidth) * kernel).sum(0)")],
+        "jumprelu-no-grad-output",
+        hint="forgetting to multiply by grad_output",
+    ),
+    Mutant(
+        "check_jumprelu",
+        [
+            (
+                JUMP_GRAD,
+                "grad_threshold = (-(threshold / ctx.bandwidth) * kernel * grad_output).mean(0)",
+            )
+        ],
+        "jumprelu-mean-not-sum",
+        hint="the mean over the batch, not the sum",
+    ),
     # --- 11.9 step_l0
+    Mutant(
+        "check_step_l0",
+        [
+            (
+                STEP_GRAD,
+                "return torch.zeros_like(pre), (-(kernel / ctx.bandwidth) * grad_output).sum(0) * len(pre), None",
+            )
+        ],
+        "l0-gradient-summed-not-averaged",
+        hint="the sum over the batch, not the mean",
+    ),
     Mutant(
         "check_step_l0",
         [(STEP_RETURN, "return StepFunction.apply(pre, threshold, bandwidth).sum()")],

@@ -40,7 +40,7 @@ def _kernel_terms(pre: Tensor, threshold: Tensor, bandwidth: float, u: Tensor):
     return (u * right).sum(0), (u * wide).sum(0)
 
 
-def _check_ste(check, fn, name, case_list, value_mistakes, grad_mistakes, pre_grad_zero):
+def _check_ste(check, fn, name, case_list, value_mistakes, grad_mistakes, pre_grad_zero, grad_hint):
     for batch, d_sae, bandwidth, seed in case_list:
         pre0, threshold0 = _jump_case(batch, d_sae, bandwidth, seed)
         case = f"batch {batch}, d_sae {d_sae}, bandwidth {bandwidth}"
@@ -75,8 +75,7 @@ def _check_ste(check, fn, name, case_list, value_mistakes, grad_mistakes, pre_gr
             mistakes=lambda p=pre0, t=threshold0, b=bandwidth, r=right, w=wide, k=key_grad: (
                 grad_mistakes(p, t, b, r, w, k)
             ),
-            hint="the pseudo-derivative uses the rectangle kernel K(u) = 1 for -1/2 < u < 1/2, "
-            "u = (pre - threshold) / bandwidth, summed over the batch.",
+            hint=grad_hint,
         )
         if pre_grad_zero:
             (pre_grad,) = torch.autograd.grad((got * u).sum(), pre, allow_unused=True)

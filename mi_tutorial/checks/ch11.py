@@ -82,12 +82,17 @@ def check_shuffled_batches(shuffled_batches) -> None:
         )
         limit = buffer_size + max(sizes)
         if passes != 1 or max(held) > limit:
+            read_all_first = passes != 1 or held[0] >= total
             check.fail(
                 f"your store held up to {max(held)} rows (read minus handed out) when a batch "
                 f"came out; a stream holds at most one buffer plus one chunk ({limit}).",
                 case=case,
                 hint="read the chunks one at a time in a `for` loop and yield as soon as the "
-                "buffer is full: no list(chunks), no collecting everything first.",
+                "buffer is full: no list(chunks), no collecting everything first."
+                if read_all_first
+                else "after each chunk, keep refilling while the buffer holds at least "
+                "buffer_size rows (a `while`, not an `if`): otherwise the leftover grows with "
+                "every chunk.",
             )
         reach, fill = 0, 0
         while fill < buffer_size and reach < len(sizes):
@@ -379,6 +384,12 @@ def check_batchtopk_threshold(batchtopk_threshold) -> None:
 JUMP_CASES = [(6, 5, 0.5, 0), (20, 12, 0.1, 1), (9, 3, 1.0, 2)]
 
 
+def _kernel(pre: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
+    """The rectangle kernel K((pre - threshold) / bandwidth), per entry."""
+    z = (pre - threshold) / bandwidth
+    return ((z > -0.5) & (z < 0.5)).float()
+
+
 def check_jumprelu(jumprelu) -> None:
     check = Check("Exercise 11.8 — jumprelu")
     check.expect_callable(jumprelu, "jumprelu")
@@ -401,9 +412,24 @@ def check_jumprelu(jumprelu) -> None:
                 -threshold / bandwidth * wide
             ),
             "the opposite sign": -key,
+            "forgetting to multiply by grad_output (the chain rule)": -threshold
+            / bandwidth
+            * _kernel(pre, threshold, bandwidth).sum(0),
+            "the mean over the batch, not the sum": key / pre.shape[0],
         }
 
-    _check_ste(check, jumprelu, "jumprelu", JUMP_CASES, values, grads, pre_grad_zero=False)
+    _check_ste(
+        check,
+        jumprelu,
+        "jumprelu",
+        JUMP_CASES,
+        values,
+        grads,
+        pre_grad_zero=False,
+        grad_hint="in backward, the threshold's gradient is grad_output * -(threshold / bandwidth)"
+        " * K((pre - threshold) / bandwidth), K(u) = 1 for -1/2 < u < 1/2, summed over the "
+        "batch (dim 0): the chain rule, then one entry per latent.",
+    )
 
 
 def check_step_l0(step_l0) -> None:
@@ -428,9 +454,21 @@ def check_step_l0(step_l0) -> None:
             / n,
             "a kernel twice as wide (|pre - threshold| < bandwidth)": -wide / bandwidth / n,
             "the opposite sign": -key,
+            "the sum over the batch, not the mean (no division by the batch size)": key * n,
         }
 
-    _check_ste(check, step_l0, "step_l0", JUMP_CASES, values, grads, pre_grad_zero=True)
+    _check_ste(
+        check,
+        step_l0,
+        "step_l0",
+        JUMP_CASES,
+        values,
+        grads,
+        pre_grad_zero=True,
+        grad_hint="per entry, grad_output * -(1 / bandwidth) * K((pre - threshold) / bandwidth),"
+        " K(u) = 1 for -1/2 < u < 1/2; then the mean over the batch, as in the forward (let "
+        "autograd do it: apply the step per entry, then .sum(-1).mean()).",
+    )
 
 
 # --- Exercise 11.10 -----------------------------------------------------------------------------

@@ -323,7 +323,12 @@ for basis, relative in BASES.items():
     predicted = (torch.einsum("nd,dsc->nsc", positions(resid[BEST], TEST), W) + b).argmax(-1)
     mask = labels != 0
     occupied[basis] = (predicted[mask] == labels[mask]).float().mean().item()
-    print(f"{basis:>22}: accuracy on occupied squares {occupied[basis]:.3f}")
+    empty_or_not = ((predicted == 0) == ~mask).float().mean().item()
+    print(
+        f"{basis:>22}: accuracy on occupied squares {occupied[basis]:.3f}; "
+        f"empty or occupied right {empty_or_not:.3f}"
+    )
+    assert empty_or_not > 0.95, "the empty/occupied distinction is easy in both bases"
 assert occupied["mine / theirs / empty"] > occupied["black / white / empty"] + 0.1
 assert occupied["black / white / empty"] < 0.65  # two colours: a coin flip would score 0.5
 
@@ -448,6 +453,7 @@ plotting.line(
 flipped_best = feature_by_point["flipped by the last move"].max().item()
 legal_late = feature_by_point["legal move"][-1].item()
 assert legal_late > 0.9 and flipped_best < 0.75 and legal_late > flipped_best + 0.15
+assert (feature_by_point["legal move"].diff() > 0).all(), "'legal' rises block by block"
 
 # %% [markdown]
 # "Legal move" is read well late in the network (balanced accuracy above 0.9 after the last
@@ -609,10 +615,11 @@ print(
     f"({(none_after == 0).float().mean():.0%} exact), {none_before.mean():.2f} against the "
     "original"
 )
-results = {}
+results, against_original = {}, {}
 for point in range(1, len(recipe.READ_POINTS)):
     (after, before), (ctrl, _) = edited_errors(point, SCALE), edited_errors(point, SCALE, True)
     results[point] = (after == 0).float().mean().item(), (ctrl == 0).float().mean().item()
+    against_original[point] = before.mean().item()
     print(
         f"edit at {recipe.READ_POINTS[point]:>24}: probe direction {after.mean():.2f} errors "
         f"({results[point][0]:.0%} exact; {before.mean():.2f} against the original board), "
@@ -622,6 +629,10 @@ EDIT_AT = max(results, key=lambda p: results[p][0])
 exact_probe, exact_random = results[EDIT_AT]
 exact_none = (none_after == 0).float().mean().item()
 assert exact_probe > max(1.5 * exact_random, exact_none + 0.05)
+assert against_original[EDIT_AT] > none_before.mean().item(), "errors against the old board rise"
+assert exact_probe < 0.5, "most edited positions are not fully converted"
+assert 0 < EDIT_AT < len(recipe.READ_POINTS) - 1, "the best place to edit is mid-network"
+assert 0 < BEST < len(recipe.READ_POINTS) - 1, "the board is most linear mid-network"
 
 # %% [markdown]
 # The edit works, partly. Along the probe direction, the model's top moves match the edited
@@ -722,6 +733,8 @@ print(
 )
 assert abs(cosines[NEURON]) > 5 * cosines.abs().median()
 assert abs(direct[NEURON]) > 5 * direct.std()
+assert (direct[NEURON] * r_best[NEURON]).item() < 0, "firing when legal, it lowers the logit"
+assert othello.square_name(SQUARE) == "C2", "the text names C2 (the shipped model's square)"
 
 # %% [markdown]
 # The neuron is tied to the probe's direction — but look at the signs. It fires when the

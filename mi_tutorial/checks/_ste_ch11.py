@@ -32,11 +32,15 @@ def _threshold_gradient(check, out, threshold, u, case):
     return torch.zeros_like(threshold) if grad is None else grad
 
 
+def _kernel(pre: Tensor, threshold: Tensor, bandwidth: float, half_width: float = 0.5) -> Tensor:
+    """The rectangle kernel K((pre - threshold) / bandwidth), 1 where |u| < half_width, per entry."""
+    return (((pre - threshold) / bandwidth).abs() < half_width).float()
+
+
 def _kernel_terms(pre: Tensor, threshold: Tensor, bandwidth: float, u: Tensor):
     """Per-latent sums of u * K for the right kernel and for one twice as wide."""
-    z = (pre - threshold) / bandwidth
-    right = ((z > -0.5) & (z < 0.5)).float()
-    wide = ((z > -1) & (z < 1)).float()
+    right = _kernel(pre, threshold, bandwidth)
+    wide = _kernel(pre, threshold, bandwidth, half_width=1.0)
     return (u * right).sum(0), (u * wide).sum(0)
 
 

@@ -23,7 +23,7 @@ from mi_tutorial.checks._cases_ch11 import (
 )
 from mi_tutorial.checks._core import Check
 from mi_tutorial.checks._keys import sae_scaling as ref
-from mi_tutorial.checks._ste_ch11 import _check_ste
+from mi_tutorial.checks._ste_ch11 import _check_ste, _kernel
 
 # --- Exercise 11.1 ------------------------------------------------------------------------------
 
@@ -382,12 +382,6 @@ def check_batchtopk_threshold(batchtopk_threshold) -> None:
 
 
 JUMP_CASES = [(6, 5, 0.5, 0), (20, 12, 0.1, 1), (9, 3, 1.0, 2)]
-
-
-def _kernel(pre: Tensor, threshold: Tensor, bandwidth: float) -> Tensor:
-    """The rectangle kernel K((pre - threshold) / bandwidth), per entry."""
-    z = (pre - threshold) / bandwidth
-    return ((z > -0.5) & (z < 0.5)).float()
 
 
 def check_jumprelu(jumprelu) -> None:
